@@ -1,0 +1,130 @@
+//! HTTP endpoints (DESIGN §5): one router per process; each route declares the token it needs
+//! and one middleware enforces it.
+
+pub mod exporter;
+pub mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+
+use crate::config::Tokens;
+use crate::ingest::Ingest;
+use crate::telemetry::Telemetry;
+
+/// Which token a route needs (DESIGN §5). The admin token also opens every other scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Open to anyone: `/metrics`, `/-/healthy`, `/-/ready`.
+    Public,
+    /// Writing events or alerts.
+    Ingest,
+    /// Reading APIs.
+    Read,
+    /// Changing state: silences, acks, reload.
+    Admin,
+}
+
+/// What the handlers share.
+pub struct AppState {
+    /// The exporter's ingest pipeline, when this process is an exporter.
+    pub ingest: Option<Arc<Ingest>>,
+    /// The process's own metrics.
+    pub telemetry: Arc<Telemetry>,
+    /// Configured tokens.
+    pub tokens: Tokens,
+    /// Health checks.
+    pub health: health::Health,
+    /// The largest request body read (before decompression).
+    pub max_body_bytes: u64,
+}
+
+/// Shared state handle.
+pub type Shared = Arc<AppState>;
+
+/// The router of a process with `state`.
+pub fn router(state: Shared) -> Router {
+    let mut router = Router::new()
+        .route("/metrics", route(&state, Scope::Public, axum::routing::get(exporter::metrics)))
+        .route("/-/healthy", route(&state, Scope::Public, axum::routing::get(health::healthy)))
+        .route("/-/ready", route(&state, Scope::Public, axum::routing::get(health::ready)))
+        .route("/api/v1/health", route(&state, Scope::Read, axum::routing::get(health::health)));
+    if state.ingest.is_some() {
+        router = router
+            .route("/api/v1/events", route(&state, Scope::Ingest, axum::routing::post(exporter::ingest)))
+            .route("/api/v1/events/schema", route(&state, Scope::Read, axum::routing::get(exporter::schema)))
+            .route("/api/v1/changes", route(&state, Scope::Read, axum::routing::get(exporter::changes)));
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+fn route(state: &Shared, scope: Scope, method: MethodRouter<Shared>) -> MethodRouter<Shared> {
+    method.route_layer(axum::middleware::from_fn_with_state((state.clone(), scope), authorize))
+}
+
+async fn authorize(State((state, scope)): State<(Shared, Scope)>, request: Request, next: Next) -> Response {
+    let tokens = &state.tokens;
+    let required = match scope {
+        Scope::Public => None,
+        Scope::Ingest => tokens.ingest.as_ref(),
+        Scope::Read => tokens.read.as_ref(),
+        Scope::Admin => tokens.admin.as_ref(),
+    };
+    let Some(required) = required else { return next.run(request).await };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let ok = presented.is_some_and(|p| {
+        required.matches(p.as_bytes()) || tokens.admin.as_ref().is_some_and(|a| a.matches(p.as_bytes()))
+    });
+    if ok {
+        return next.run(request).await;
+    }
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "a valid bearer token is required").into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// An error reply: a status and a message, as `{"error": "…"}`, with `Retry-After` when set.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    /// An error with this status and message (the message reaches the client: no internals).
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into(), retry_after: None }
+    }
+
+    /// Asks the client to retry after `seconds`.
+    pub fn retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = axum::Json(serde_json::json!({ "error": self.message }));
+        let mut response = (self.status, body).into_response();
+        if let Some(s) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
+    }
+}

@@ -1,0 +1,68 @@
+//! The `tradewatch` binary: parses the command line, sets up logging and hands over.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tradewatch::cli::{CheckCommand, Cli, Command, LogFormat, RunArgs};
+use tradewatch::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    tradewatch::server::install_crypto_provider();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tradewatch: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRADEWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load(args: &RunArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::bundled(),
+    };
+    if let Some(listen) = args.listen {
+        config.server.listen = Some(listen);
+    }
+    if let Some(dir) = &args.data_dir {
+        config.storage.data_dir.clone_from(dir);
+    }
+    Ok(config)
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Exporter(args) => {
+            let config = load(&args)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let exporter = tradewatch::roles::Exporter::start(&config).await?;
+                exporter.run(tradewatch::server::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(CheckCommand::Config { file }) => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: valid", file.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(1))
+            }
+        },
+    }
+}

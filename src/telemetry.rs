@@ -1,0 +1,166 @@
+//! tradewatch's own telemetry: every internal event that counts is recorded here, in one place,
+//! as `tradewatch_*` and `process_*` metrics (DESIGN §4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::exporter::registry::{Family, MetricType, Registry};
+
+/// Buckets for request and fsync durations: 100 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The process's own metrics.
+pub struct Telemetry {
+    registry: Registry,
+    events_received: Arc<Family>,
+    events_rejected: Arc<Family>,
+    events_duplicate: Arc<Family>,
+    ingest_duration: Arc<Family>,
+    series: Arc<Family>,
+    journal_bytes: Arc<Family>,
+    journal_fsync: Arc<Family>,
+    journal_errors: Arc<Family>,
+    process: ProcessFamilies,
+}
+
+struct ProcessFamilies {
+    cpu: Arc<Family>,
+    resident: Arc<Family>,
+    virtual_memory: Arc<Family>,
+    open_fds: Arc<Family>,
+    max_fds: Arc<Family>,
+    start_time: Arc<Family>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+fn label(name: &str, value: &str) -> String {
+    let mut out = String::new();
+    crate::model::names::render_labels([(name, Some(value))], &mut out);
+    out
+}
+
+impl Telemetry {
+    /// Registers every self-metric.
+    pub fn new() -> Telemetry {
+        let registry = Registry::default();
+        let reg = |name: &str, kind, help: &str| {
+            let unit = name.ends_with("_seconds").then_some("seconds").or_else(|| name.ends_with("_bytes").then_some("bytes"));
+            registry.register(name, kind, help, unit, LATENCY_BUCKETS).expect("self-metric names are unique")
+        };
+        use MetricType::{Counter, Gauge, Histogram};
+        let build = reg("tradewatch_build_info", Gauge, "tradewatch's version and revision.");
+        let mut build_labels = String::new();
+        crate::model::names::render_labels(
+            [("version", Some(env!("CARGO_PKG_VERSION"))), ("revision", Some(option_env!("TRADEWATCH_REVISION").unwrap_or("unknown")))],
+            &mut build_labels,
+        );
+        build.gauge(&build_labels).expect("no limits").set(1.0);
+        let telemetry = Telemetry {
+            events_received: reg("tradewatch_events_received", Counter, "Events received, by type."),
+            events_rejected: reg("tradewatch_events_rejected", Counter, "Events rejected, by reason."),
+            events_duplicate: reg("tradewatch_events_duplicate", Counter, "Events acknowledged as duplicates of an earlier id, by type."),
+            ingest_duration: reg("tradewatch_ingest_request_duration_seconds", Histogram, "Duration of ingest requests, by status code."),
+            series: reg("tradewatch_series", Gauge, "Series held, by family."),
+            journal_bytes: reg("tradewatch_journal_bytes", Gauge, "Bytes held in journal files."),
+            journal_fsync: reg("tradewatch_journal_fsync_duration_seconds", Histogram, "Duration of journal fsyncs."),
+            journal_errors: reg("tradewatch_journal_errors", Counter, "Journal writes or fsyncs that failed."),
+            process: ProcessFamilies {
+                cpu: reg("process_cpu_seconds", Counter, "Total user and system CPU time spent in seconds."),
+                resident: reg("process_resident_memory_bytes", Gauge, "Resident memory size in bytes."),
+                virtual_memory: reg("process_virtual_memory_bytes", Gauge, "Virtual memory size in bytes."),
+                open_fds: reg("process_open_fds", Gauge, "Number of open file descriptors."),
+                max_fds: reg("process_max_fds", Gauge, "Maximum number of open file descriptors."),
+                start_time: reg("process_start_time_seconds", Gauge, "Start time of the process since unix epoch in seconds."),
+            },
+            registry,
+        };
+        telemetry.journal_errors.get_or_create("").expect("no limits");
+        telemetry
+    }
+
+    /// The registry holding the self-metrics, refreshed from `/proc` and `trading` first.
+    pub fn registry(&self, trading: Option<&Registry>) -> &Registry {
+        self.refresh_process();
+        if let Some(trading) = trading {
+            for family in trading.families() {
+                let g = self.series.get_or_create(&label("family", family.name())).expect("no limits");
+                g.set(family.len() as f64);
+            }
+        }
+        &self.registry
+    }
+
+    /// Counts `n` received events of type `kind`.
+    pub fn events_received(&self, kind: &str, n: u64) {
+        add(&self.events_received, &label("type", kind), n as f64);
+    }
+
+    /// Counts `n` rejected events for `reason`.
+    pub fn events_rejected(&self, reason: &str, n: u64) {
+        add(&self.events_rejected, &label("reason", reason), n as f64);
+    }
+
+    /// Counts `n` duplicate events of type `kind`.
+    pub fn events_duplicate(&self, kind: &str, n: u64) {
+        add(&self.events_duplicate, &label("type", kind), n as f64);
+    }
+
+    /// Records an ingest request's duration and status.
+    pub fn ingest_request(&self, code: u16, took: Duration) {
+        let s = self.ingest_duration.get_or_create(&label("code", itoa::Buffer::new().format(code))).expect("no limits");
+        self.ingest_duration.observe(&s, took.as_secs_f64());
+    }
+
+    /// Records an fsync's duration.
+    pub fn journal_fsync(&self, took: Duration) {
+        let s = self.journal_fsync.get_or_create("").expect("no limits");
+        self.journal_fsync.observe(&s, took.as_secs_f64());
+    }
+
+    /// Counts a failed journal write or fsync.
+    pub fn journal_error(&self) {
+        add(&self.journal_errors, "", 1.0);
+    }
+
+    /// Sets the bytes held in journal files.
+    pub fn journal_bytes(&self, bytes: u64) {
+        self.journal_bytes.get_or_create("").expect("no limits").set(bytes as f64);
+    }
+
+    fn refresh_process(&self) {
+        let Ok(me) = procfs::process::Process::myself() else { return };
+        let p = &self.process;
+        let set = |f: &Family, v: f64| f.get_or_create("").expect("no limits").set(v);
+        if let Ok(stat) = me.stat() {
+            let tps = procfs::ticks_per_second() as f64;
+            set(&p.cpu, (stat.utime + stat.stime) as f64 / tps);
+            set(&p.virtual_memory, stat.vsize as f64);
+            set(&p.resident, (stat.rss * procfs::page_size()) as f64);
+            if let Ok(boot) = procfs::boot_time_secs() {
+                set(&p.start_time, boot as f64 + stat.starttime as f64 / tps);
+            }
+        }
+        if let Ok(n) = me.fd_count() {
+            set(&p.open_fds, n as f64);
+        }
+        if let Ok(limits) = me.limits() {
+            let max = match limits.max_open_files.soft_limit {
+                procfs::process::LimitValue::Value(v) => v as f64,
+                procfs::process::LimitValue::Unlimited => f64::INFINITY,
+            };
+            set(&p.max_fds, max);
+        }
+    }
+}
+
+fn add(family: &Family, labels: &str, v: f64) {
+    family.get_or_create(labels).expect("no limits").add(v);
+}
