@@ -50,15 +50,36 @@ pub type Shared = Arc<AppState>;
 /// The router of a process with `state`.
 pub fn router(state: Shared) -> Router {
     let mut router = Router::new()
-        .route("/metrics", route(&state, Scope::Public, axum::routing::get(exporter::metrics)))
-        .route("/-/healthy", route(&state, Scope::Public, axum::routing::get(health::healthy)))
-        .route("/-/ready", route(&state, Scope::Public, axum::routing::get(health::ready)))
-        .route("/api/v1/health", route(&state, Scope::Read, axum::routing::get(health::health)));
+        .route(
+            "/metrics",
+            route(&state, Scope::Public, axum::routing::get(exporter::metrics)),
+        )
+        .route(
+            "/-/healthy",
+            route(&state, Scope::Public, axum::routing::get(health::healthy)),
+        )
+        .route(
+            "/-/ready",
+            route(&state, Scope::Public, axum::routing::get(health::ready)),
+        )
+        .route(
+            "/api/v1/health",
+            route(&state, Scope::Read, axum::routing::get(health::health)),
+        );
     if state.ingest.is_some() {
         router = router
-            .route("/api/v1/events", route(&state, Scope::Ingest, axum::routing::post(exporter::ingest)))
-            .route("/api/v1/events/schema", route(&state, Scope::Read, axum::routing::get(exporter::schema)))
-            .route("/api/v1/changes", route(&state, Scope::Read, axum::routing::get(exporter::changes)));
+            .route(
+                "/api/v1/events",
+                route(&state, Scope::Ingest, axum::routing::post(exporter::ingest)),
+            )
+            .route(
+                "/api/v1/events/schema",
+                route(&state, Scope::Read, axum::routing::get(exporter::schema)),
+            )
+            .route(
+                "/api/v1/changes",
+                route(&state, Scope::Read, axum::routing::get(exporter::changes)),
+            );
     }
     router.fallback(not_found).with_state(state)
 }
@@ -68,10 +89,17 @@ async fn not_found() -> ApiError {
 }
 
 fn route(state: &Shared, scope: Scope, method: MethodRouter<Shared>) -> MethodRouter<Shared> {
-    method.route_layer(axum::middleware::from_fn_with_state((state.clone(), scope), authorize))
+    method.route_layer(axum::middleware::from_fn_with_state(
+        (state.clone(), scope),
+        authorize,
+    ))
 }
 
-async fn authorize(State((state, scope)): State<(Shared, Scope)>, request: Request, next: Next) -> Response {
+async fn authorize(
+    State((state, scope)): State<(Shared, Scope)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let tokens = &state.tokens;
     let required = match scope {
         Scope::Public => None,
@@ -79,7 +107,9 @@ async fn authorize(State((state, scope)): State<(Shared, Scope)>, request: Reque
         Scope::Read => tokens.read.as_ref(),
         Scope::Admin => tokens.admin.as_ref(),
     };
-    let Some(required) = required else { return next.run(request).await };
+    let Some(required) = required else {
+        return next.run(request).await;
+    };
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -87,13 +117,20 @@ async fn authorize(State((state, scope)): State<(Shared, Scope)>, request: Reque
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let ok = presented.is_some_and(|p| {
-        required.matches(p.as_bytes()) || tokens.admin.as_ref().is_some_and(|a| a.matches(p.as_bytes()))
+        required.matches(p.as_bytes())
+            || tokens
+                .admin
+                .as_ref()
+                .is_some_and(|a| a.matches(p.as_bytes()))
     });
     if ok {
         return next.run(request).await;
     }
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "a valid bearer token is required").into_response();
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "a valid bearer token is required").into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
 
@@ -108,7 +145,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status and message (the message reaches the client: no internals).
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// Asks the client to retry after `seconds`.
@@ -123,7 +164,9 @@ impl IntoResponse for ApiError {
         let body = axum::Json(serde_json::json!({ "error": self.message }));
         let mut response = (self.status, body).into_response();
         if let Some(s) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         response
     }

@@ -62,9 +62,17 @@ impl BodyKind {
     /// The framing a `Content-Type` names.
     pub fn from_content_type(content_type: Option<&str>) -> Result<BodyKind, IngestError> {
         let raw = content_type.unwrap_or("");
-        let media = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = raw
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match media.as_str() {
-            "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => Ok(BodyKind::Ndjson),
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines" => Ok(BodyKind::Ndjson),
             "application/json" => Ok(BodyKind::Json),
             _ => Err(IngestError::UnsupportedMediaType(raw.to_owned())),
         }
@@ -94,7 +102,11 @@ pub struct RejectedLine {
 impl Reply {
     /// 200 when something applied or nothing was wrong, 400 when nothing could apply.
     pub fn status(&self) -> u16 {
-        if self.accepted + self.duplicates == 0 && !self.rejected.is_empty() { 400 } else { 200 }
+        if self.accepted + self.duplicates == 0 && !self.rejected.is_empty() {
+            400
+        } else {
+            200
+        }
     }
 }
 
@@ -153,11 +165,20 @@ pub enum StartError {
 impl Ingest {
     /// Restores `registry` from the data directory's snapshot and journal and starts the
     /// journal's thread.
-    pub fn start(config: &Config, registry: Arc<Registry>, telemetry: Arc<Telemetry>) -> Result<(Ingest, Recovery), StartError> {
+    pub fn start(
+        config: &Config,
+        registry: Arc<Registry>,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<(Ingest, Recovery), StartError> {
         let started = Instant::now();
         let exporter = &config.exporter;
         let catalog = Catalog::new(&registry, &exporter.buckets);
-        let planner = Arc::new(Planner::new(registry.clone(), catalog, exporter.limits.clone(), exporter.buckets.clone()));
+        let planner = Arc::new(Planner::new(
+            registry.clone(),
+            catalog,
+            exporter.limits.clone(),
+            exporter.buckets.clone(),
+        ));
         let data_dir = config.storage.data_dir.clone();
         let journal_dir = data_dir.join("journal");
         let snapshot_dir = data_dir.join("snapshot");
@@ -180,7 +201,13 @@ impl Ingest {
         let window = exporter.idempotency_window.as_duration().as_secs_f64();
         let now = writer::now();
         let window_start = journal::file_name(now - window);
-        let scan_from = std::cmp::min(from.clone(), journal::Position { file: window_start, offset: 0 });
+        let scan_from = std::cmp::min(
+            from.clone(),
+            journal::Position {
+                file: window_start,
+                offset: 0,
+            },
+        );
         let mut ids = IdWindow::default();
         let end = journal::replay(&journal_dir, &scan_from, |pos, line| {
             if *pos >= from {
@@ -198,9 +225,15 @@ impl Ingest {
         })
         .map_err(err(&journal_dir))?;
         recovery.ids = ids.len();
-        let journal = journal::Journal::open(&journal_dir, end.as_ref()).map_err(err(&journal_dir))?;
+        let journal =
+            journal::Journal::open(&journal_dir, end.as_ref()).map_err(err(&journal_dir))?;
         let (changes, _) = watch::channel(0);
-        let shared = Arc::new(Shared { queued: AtomicUsize::new(0), journal_error: Mutex::new(None), seq: AtomicU64::new(0), changes });
+        let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            journal_error: Mutex::new(None),
+            seq: AtomicU64::new(0),
+            changes,
+        });
         let storage = &config.storage;
         let settings = Settings {
             fsync: storage.fsync,
@@ -211,7 +244,14 @@ impl Ingest {
             snapshot_dir,
             journal_dir,
         };
-        let writer = Writer { planner: planner.clone(), journal, ids, settings, shared: shared.clone(), telemetry: telemetry.clone() };
+        let writer = Writer {
+            planner: planner.clone(),
+            journal,
+            ids,
+            settings,
+            shared: shared.clone(),
+            telemetry: telemetry.clone(),
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("journal".into())
@@ -256,16 +296,28 @@ impl Ingest {
     }
 
     /// Decompresses (when `gzip`) and decodes a request body into a planned batch.
-    pub fn decode(&self, body: &[u8], gzip: bool, kind: BodyKind, now: f64) -> Result<Box<Batch>, IngestError> {
+    pub fn decode(
+        &self,
+        body: &[u8],
+        gzip: bool,
+        kind: BodyKind,
+        now: f64,
+    ) -> Result<Box<Batch>, IngestError> {
         let limits = &self.limits;
         if body.len() as u64 > limits.max_body_bytes {
-            return Err(IngestError::TooLarge(format!("the body is over the limit of {} bytes", limits.max_body_bytes)));
+            return Err(IngestError::TooLarge(format!(
+                "the body is over the limit of {} bytes",
+                limits.max_body_bytes
+            )));
         }
         let inflated;
         let body = if gzip {
             let mut out = Vec::new();
-            let mut reader = flate2::read::MultiGzDecoder::new(body).take(limits.max_decoded_body_bytes + 1);
-            reader.read_to_end(&mut out).map_err(|e| IngestError::BadEncoding(e.to_string()))?;
+            let mut reader =
+                flate2::read::MultiGzDecoder::new(body).take(limits.max_decoded_body_bytes + 1);
+            reader
+                .read_to_end(&mut out)
+                .map_err(|e| IngestError::BadEncoding(e.to_string()))?;
             if out.len() as u64 > limits.max_decoded_body_bytes {
                 return Err(IngestError::TooLarge(format!(
                     "the decompressed body is over the limit of {} bytes",
@@ -280,21 +332,34 @@ impl Ingest {
         let mut batch = Box::new(Batch::default());
         batch.journal.reserve(body.len() + body.len() / 8);
         batch.keys.reserve(body.len() / 2);
-        let too_many = || IngestError::TooLarge(format!("the batch holds over {} events", limits.max_events_per_batch));
+        let too_many = || {
+            IngestError::TooLarge(format!(
+                "the batch holds over {} events",
+                limits.max_events_per_batch
+            ))
+        };
         let first = body.iter().position(|b| !b.is_ascii_whitespace());
         match (kind, first.map(|i| body[i])) {
             (_, None) => return Err(IngestError::BadBody("the body holds no events".into())),
             (BodyKind::Json, Some(b'[')) => {
                 let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(body)
-                    .map_err(|e| IngestError::BadBody(format!("the body is not a JSON array of objects: {e}")))?;
+                    .map_err(|e| {
+                        IngestError::BadBody(format!(
+                            "the body is not a JSON array of objects: {e}"
+                        ))
+                    })?;
                 if items.len() > limits.max_events_per_batch {
                     return Err(too_many());
                 }
                 for (i, item) in items.iter().enumerate() {
-                    self.planner.plan_line(&mut batch, i as u32 + 1, item.get().as_bytes(), now);
+                    self.planner
+                        .plan_line(&mut batch, i as u32 + 1, item.get().as_bytes(), now);
                 }
             }
-            (BodyKind::Json, Some(_)) => self.planner.plan_line(&mut batch, 1, body.trim_ascii(), now),
+            (BodyKind::Json, Some(_)) => {
+                self.planner
+                    .plan_line(&mut batch, 1, body.trim_ascii(), now)
+            }
             (BodyKind::Ndjson, Some(_)) => {
                 let mut count = 0;
                 for (i, line) in body.split(|b| *b == b'\n').enumerate() {
@@ -323,11 +388,18 @@ impl Ingest {
         let mut rejected: Vec<RejectedLine> = Vec::with_capacity(batch.rejected.len());
         for (line, r) in &batch.rejected {
             self.telemetry.events_rejected(r.reason, 1);
-            rejected.push(RejectedLine { line: *line, error: r.message.clone() });
+            rejected.push(RejectedLine {
+                line: *line,
+                error: r.message.clone(),
+            });
         }
         let events = batch.events.len();
         if events == 0 {
-            return Ok(Reply { accepted: 0, duplicates: 0, rejected });
+            return Ok(Reply {
+                accepted: 0,
+                duplicates: 0,
+                rejected,
+            });
         }
         let weight = events + batch.rejected.len();
         let queued = self.shared.queued.fetch_add(weight, Ordering::Relaxed);
@@ -343,17 +415,30 @@ impl Ingest {
         };
         if !sent {
             self.shared.queued.fetch_sub(weight, Ordering::Relaxed);
-            return Err(IngestError::Unavailable("tradewatch is shutting down".into()));
+            return Err(IngestError::Unavailable(
+                "tradewatch is shutting down".into(),
+            ));
         }
         match reply_rx.await {
-            Ok(Outcome::Done { duplicates, rejected: late }) => {
+            Ok(Outcome::Done {
+                duplicates,
+                rejected: late,
+            }) => {
                 let late_count = late.len();
-                rejected.extend(late.into_iter().map(|(line, r)| RejectedLine { line, error: r.message }));
+                rejected.extend(late.into_iter().map(|(line, r)| RejectedLine {
+                    line,
+                    error: r.message,
+                }));
                 rejected.sort_by_key(|r| r.line);
-                Ok(Reply { accepted: events - duplicates.len() - late_count, duplicates: duplicates.len(), rejected })
+                Ok(Reply {
+                    accepted: events - duplicates.len() - late_count,
+                    duplicates: duplicates.len(),
+                    rejected,
+                })
             }
             Ok(Outcome::Unavailable(message)) => {
-                self.telemetry.events_rejected("journal_unavailable", events as u64);
+                self.telemetry
+                    .events_rejected("journal_unavailable", events as u64);
                 Err(IngestError::Unavailable(message))
             }
             Err(_) => Err(IngestError::Unavailable("the journal stopped".into())),
@@ -363,7 +448,9 @@ impl Ingest {
     /// Stops taking batches, lets the journal finish what is queued, writes a snapshot and
     /// waits for the journal's thread to end.
     pub fn shutdown(&self) {
-        let Some(tx) = self.tx.lock().take() else { return };
+        let Some(tx) = self.tx.lock().take() else {
+            return;
+        };
         let _ = tx.send(Msg::Shutdown);
         drop(tx);
         if let Some(thread) = self.thread.lock().take() {
@@ -388,7 +475,10 @@ fn remember_id(ids: &mut IdWindow, line: &[u8], cutoff: f64) {
         id: Option<std::borrow::Cow<'a, str>>,
         ts: Option<event::Ts>,
     }
-    if let Ok(IdOnly { id: Some(id), ts: Some(ts) }) = serde_json::from_slice::<IdOnly<'_>>(line)
+    if let Ok(IdOnly {
+        id: Some(id),
+        ts: Some(ts),
+    }) = serde_json::from_slice::<IdOnly<'_>>(line)
         && ts.0 >= cutoff
     {
         ids.insert(&id, ts.0);
@@ -408,6 +498,9 @@ pub fn rejection_reason(err: &IngestError) -> &'static str {
 
 impl From<Rejection> for RejectedLine {
     fn from(r: Rejection) -> Self {
-        RejectedLine { line: 0, error: r.message }
+        RejectedLine {
+            line: 0,
+            error: r.message,
+        }
     }
 }

@@ -15,12 +15,12 @@
 //! assert!(text.contains("trading_orders_total{engine=\"engine-1\",strategy=\"momentum\",venue=\"binance\",side=\"buy\",status=\"filled\"} 1.0"));
 //! ```
 
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod exporter;
 pub mod ingest;
 pub mod model;
-pub mod api;
-pub mod cli;
 pub mod roles;
 pub mod server;
 pub mod telemetry;

@@ -58,7 +58,10 @@ pub struct Exporter {
 
 fn lock(config: &Config, role: &'static str) -> Result<std::fs::File, RoleError> {
     let dir = &config.storage.data_dir;
-    let data_dir_err = |source| RoleError::DataDir { path: dir.clone(), source };
+    let data_dir_err = |source| RoleError::DataDir {
+        path: dir.clone(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(data_dir_err)?;
     let path = dir.join(format!("{role}.lock"));
     let file = std::fs::OpenOptions::new()
@@ -81,7 +84,10 @@ impl Exporter {
         let lock = lock(config, "exporter")?;
         let telemetry = Arc::new(Telemetry::new());
         let limits = &config.exporter.limits;
-        let registry = Arc::new(Registry::with_limits(limits.max_series_per_family, limits.max_series_total));
+        let registry = Arc::new(Registry::with_limits(
+            limits.max_series_per_family,
+            limits.max_series_total,
+        ));
         let (ingest, recovery) = {
             let config = config.clone();
             let telemetry = telemetry.clone();
@@ -98,7 +104,10 @@ impl Exporter {
         );
         let ingest = Arc::new(ingest);
         let mut health = health::Health::default();
-        health.add(health::ExporterHealth { ingest: ingest.clone(), heartbeat_timeout: config.exporter.heartbeat_timeout.as_duration() });
+        health.add(health::ExporterHealth {
+            ingest: ingest.clone(),
+            heartbeat_timeout: config.exporter.heartbeat_timeout.as_duration(),
+        });
         let state = Arc::new(AppState {
             ingest: Some(ingest.clone()),
             telemetry,
@@ -106,10 +115,19 @@ impl Exporter {
             health,
             max_body_bytes: limits.max_body_bytes,
         });
-        let addr = config.server.listen.unwrap_or_else(|| EXPORTER_LISTEN.parse().expect("valid default"));
+        let addr = config
+            .server
+            .listen
+            .unwrap_or_else(|| EXPORTER_LISTEN.parse().expect("valid default"));
         let listener = Listener::bind(addr, config.server.tls.as_ref()).await?;
         let addr = listener.local_addr().map_err(ServerError::Serve)?;
-        Ok(Exporter { addr, listener, ingest, router: api::router(state), _lock: lock })
+        Ok(Exporter {
+            addr,
+            listener,
+            ingest,
+            router: api::router(state),
+            _lock: lock,
+        })
     }
 
     /// The ingest pipeline.
@@ -118,13 +136,30 @@ impl Exporter {
     }
 
     /// Serves until `shutdown`, drains, then lets the journal finish and snapshot.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), RoleError> {
-        let scheme = if self.listener.is_tls() { "https" } else { "http" };
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RoleError> {
+        let scheme = if self.listener.is_tls() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(url = %format!("{scheme}://{}", self.addr), "Exporter listening.");
-        let Exporter { listener, ingest, router, _lock, .. } = self;
-        let served = listener.serve(router, shutdown, Duration::from_secs(10)).await;
+        let Exporter {
+            listener,
+            ingest,
+            router,
+            _lock,
+            ..
+        } = self;
+        let served = listener
+            .serve(router, shutdown, Duration::from_secs(10))
+            .await;
         tracing::info!("Stopped accepting; writing a snapshot.");
-        tokio::task::spawn_blocking(move || ingest.shutdown()).await.expect("shutdown does not panic");
+        tokio::task::spawn_blocking(move || ingest.shutdown())
+            .await
+            .expect("shutdown does not panic");
         served?;
         tracing::info!("Exporter stopped.");
         Ok(())

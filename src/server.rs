@@ -73,7 +73,9 @@ impl Listener {
     /// Binds `addr`, with TLS when `tls` is set.
     pub async fn bind(addr: SocketAddr, tls: Option<&TlsConfig>) -> Result<Listener, ServerError> {
         let tls = tls.map(load_tls).transpose()?;
-        let tcp = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
         Ok(Listener { tcp, tls })
     }
 
@@ -102,10 +104,16 @@ impl Listener {
         let make = router.into_make_service();
         let serving = async move {
             match self.tls {
-                None => axum::serve(self.tcp, make).with_graceful_shutdown(signal).await,
+                None => {
+                    axum::serve(self.tcp, make)
+                        .with_graceful_shutdown(signal)
+                        .await
+                }
                 Some(acceptor) => {
                     let listener = TlsListener::new(self.tcp, acceptor);
-                    axum::serve(listener, make).with_graceful_shutdown(signal).await
+                    axum::serve(listener, make)
+                        .with_graceful_shutdown(signal)
+                        .await
                 }
             }
         };
@@ -124,13 +132,22 @@ impl Listener {
 }
 
 fn load_tls(tls: &TlsConfig) -> Result<TlsAcceptor, ServerError> {
-    let err = |what, path: &Path, message: String| ServerError::Tls { what, path: path.display().to_string(), message };
-    let certs = std::fs::read(&tls.cert_file).map_err(|e| err("certificate", &tls.cert_file, e.to_string()))?;
+    let err = |what, path: &Path, message: String| ServerError::Tls {
+        what,
+        path: path.display().to_string(),
+        message,
+    };
+    let certs = std::fs::read(&tls.cert_file)
+        .map_err(|e| err("certificate", &tls.cert_file, e.to_string()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut &certs[..])
         .collect::<Result<_, _>>()
         .map_err(|e| err("certificate", &tls.cert_file, e.to_string()))?;
     if certs.is_empty() {
-        return Err(err("certificate", &tls.cert_file, "no certificate in the file".into()));
+        return Err(err(
+            "certificate",
+            &tls.cert_file,
+            "no certificate in the file".into(),
+        ));
     }
     let key = std::fs::read(&tls.key_file).map_err(|e| err("key", &tls.key_file, e.to_string()))?;
     let key = rustls_pemfile::private_key(&mut &key[..])
@@ -154,7 +171,9 @@ struct TlsListener {
 
 impl TlsListener {
     fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> TlsListener {
-        let local = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let local = tcp
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
@@ -172,11 +191,15 @@ impl TlsListener {
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, addr)).await;
                         }
-                        Ok(Err(e)) => tracing::debug!(peer = %addr, error = %e, "TLS handshake failed."),
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %addr, error = %e, "TLS handshake failed.")
+                        }
                         Err(_) => tracing::debug!(peer = %addr, "TLS handshake timed out."),
                     }
                 });

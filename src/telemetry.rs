@@ -52,37 +52,107 @@ impl Telemetry {
     pub fn new() -> Telemetry {
         let registry = Registry::default();
         let reg = |name: &str, kind, help: &str| {
-            let unit = name.ends_with("_seconds").then_some("seconds").or_else(|| name.ends_with("_bytes").then_some("bytes"));
-            registry.register(name, kind, help, unit, LATENCY_BUCKETS).expect("self-metric names are unique")
+            let unit = name
+                .ends_with("_seconds")
+                .then_some("seconds")
+                .or_else(|| name.ends_with("_bytes").then_some("bytes"));
+            registry
+                .register(name, kind, help, unit, LATENCY_BUCKETS)
+                .expect("self-metric names are unique")
         };
         use MetricType::{Counter, Gauge, Histogram};
-        let build = reg("tradewatch_build_info", Gauge, "tradewatch's version and revision.");
+        let build = reg(
+            "tradewatch_build_info",
+            Gauge,
+            "tradewatch's version and revision.",
+        );
         let mut build_labels = String::new();
         crate::model::names::render_labels(
-            [("version", Some(env!("CARGO_PKG_VERSION"))), ("revision", Some(option_env!("TRADEWATCH_REVISION").unwrap_or("unknown")))],
+            [
+                ("version", Some(env!("CARGO_PKG_VERSION"))),
+                (
+                    "revision",
+                    Some(option_env!("TRADEWATCH_REVISION").unwrap_or("unknown")),
+                ),
+            ],
             &mut build_labels,
         );
         build.gauge(&build_labels).expect("no limits").set(1.0);
         let telemetry = Telemetry {
-            events_received: reg("tradewatch_events_received", Counter, "Events received, by type."),
-            events_rejected: reg("tradewatch_events_rejected", Counter, "Events rejected, by reason."),
-            events_duplicate: reg("tradewatch_events_duplicate", Counter, "Events acknowledged as duplicates of an earlier id, by type."),
-            ingest_duration: reg("tradewatch_ingest_request_duration_seconds", Histogram, "Duration of ingest requests, by status code."),
+            events_received: reg(
+                "tradewatch_events_received",
+                Counter,
+                "Events received, by type.",
+            ),
+            events_rejected: reg(
+                "tradewatch_events_rejected",
+                Counter,
+                "Events rejected, by reason.",
+            ),
+            events_duplicate: reg(
+                "tradewatch_events_duplicate",
+                Counter,
+                "Events acknowledged as duplicates of an earlier id, by type.",
+            ),
+            ingest_duration: reg(
+                "tradewatch_ingest_request_duration_seconds",
+                Histogram,
+                "Duration of ingest requests, by status code.",
+            ),
             series: reg("tradewatch_series", Gauge, "Series held, by family."),
-            journal_bytes: reg("tradewatch_journal_bytes", Gauge, "Bytes held in journal files."),
-            journal_fsync: reg("tradewatch_journal_fsync_duration_seconds", Histogram, "Duration of journal fsyncs."),
-            journal_errors: reg("tradewatch_journal_errors", Counter, "Journal writes or fsyncs that failed."),
+            journal_bytes: reg(
+                "tradewatch_journal_bytes",
+                Gauge,
+                "Bytes held in journal files.",
+            ),
+            journal_fsync: reg(
+                "tradewatch_journal_fsync_duration_seconds",
+                Histogram,
+                "Duration of journal fsyncs.",
+            ),
+            journal_errors: reg(
+                "tradewatch_journal_errors",
+                Counter,
+                "Journal writes or fsyncs that failed.",
+            ),
             process: ProcessFamilies {
-                cpu: reg("process_cpu_seconds", Counter, "Total user and system CPU time spent in seconds."),
-                resident: reg("process_resident_memory_bytes", Gauge, "Resident memory size in bytes."),
-                virtual_memory: reg("process_virtual_memory_bytes", Gauge, "Virtual memory size in bytes."),
-                open_fds: reg("process_open_fds", Gauge, "Number of open file descriptors."),
-                max_fds: reg("process_max_fds", Gauge, "Maximum number of open file descriptors."),
-                start_time: reg("process_start_time_seconds", Gauge, "Start time of the process since unix epoch in seconds."),
+                cpu: reg(
+                    "process_cpu_seconds",
+                    Counter,
+                    "Total user and system CPU time spent in seconds.",
+                ),
+                resident: reg(
+                    "process_resident_memory_bytes",
+                    Gauge,
+                    "Resident memory size in bytes.",
+                ),
+                virtual_memory: reg(
+                    "process_virtual_memory_bytes",
+                    Gauge,
+                    "Virtual memory size in bytes.",
+                ),
+                open_fds: reg(
+                    "process_open_fds",
+                    Gauge,
+                    "Number of open file descriptors.",
+                ),
+                max_fds: reg(
+                    "process_max_fds",
+                    Gauge,
+                    "Maximum number of open file descriptors.",
+                ),
+                start_time: reg(
+                    "process_start_time_seconds",
+                    Gauge,
+                    "Start time of the process since unix epoch in seconds.",
+                ),
             },
             registry,
         };
-        telemetry.journal_errors.get_or_create("").expect("no limits");
+        telemetry
+            .journal_errors
+            .get_or_create("")
+            .expect("no limits");
         telemetry
     }
 
@@ -91,7 +161,10 @@ impl Telemetry {
         self.refresh_process();
         if let Some(trading) = trading {
             for family in trading.families() {
-                let g = self.series.get_or_create(&label("family", family.name())).expect("no limits");
+                let g = self
+                    .series
+                    .get_or_create(&label("family", family.name()))
+                    .expect("no limits");
                 g.set(family.len() as f64);
             }
         }
@@ -115,7 +188,10 @@ impl Telemetry {
 
     /// Records an ingest request's duration and status.
     pub fn ingest_request(&self, code: u16, took: Duration) {
-        let s = self.ingest_duration.get_or_create(&label("code", itoa::Buffer::new().format(code))).expect("no limits");
+        let s = self
+            .ingest_duration
+            .get_or_create(&label("code", itoa::Buffer::new().format(code)))
+            .expect("no limits");
         self.ingest_duration.observe(&s, took.as_secs_f64());
     }
 
@@ -132,11 +208,16 @@ impl Telemetry {
 
     /// Sets the bytes held in journal files.
     pub fn journal_bytes(&self, bytes: u64) {
-        self.journal_bytes.get_or_create("").expect("no limits").set(bytes as f64);
+        self.journal_bytes
+            .get_or_create("")
+            .expect("no limits")
+            .set(bytes as f64);
     }
 
     fn refresh_process(&self) {
-        let Ok(me) = procfs::process::Process::myself() else { return };
+        let Ok(me) = procfs::process::Process::myself() else {
+            return;
+        };
         let p = &self.process;
         let set = |f: &Family, v: f64| f.get_or_create("").expect("no limits").set(v);
         if let Ok(stat) = me.stat() {

@@ -31,7 +31,9 @@ pub async fn ingest(State(state): State<Shared>, headers: HeaderMap, body: Body)
             let (status, retry) = match &err {
                 IngestError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
                 IngestError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None),
-                IngestError::BadEncoding(_) | IngestError::BadBody(_) => (StatusCode::BAD_REQUEST, None),
+                IngestError::BadEncoding(_) | IngestError::BadBody(_) => {
+                    (StatusCode::BAD_REQUEST, None)
+                }
                 IngestError::QueueFull => (StatusCode::TOO_MANY_REQUESTS, Some(1)),
                 IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(5)),
             };
@@ -42,24 +44,42 @@ pub async fn ingest(State(state): State<Shared>, headers: HeaderMap, body: Body)
             e.into_response()
         }
     };
-    state.telemetry.ingest_request(response.status().as_u16(), started.elapsed());
+    state
+        .telemetry
+        .ingest_request(response.status().as_u16(), started.elapsed());
     response
 }
 
-async fn ingest_inner(state: &Shared, headers: &HeaderMap, body: Body) -> Result<crate::ingest::Reply, IngestError> {
-    let ingest = state.ingest.as_ref().expect("route exists only on exporters");
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+async fn ingest_inner(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<crate::ingest::Reply, IngestError> {
+    let ingest = state
+        .ingest
+        .as_ref()
+        .expect("route exists only on exporters");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let kind = BodyKind::from_content_type(content_type)?;
-    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+    {
         None => false,
         Some(e) if e == "gzip" || e == "x-gzip" => true,
         Some(e) if e == "identity" => false,
-        Some(e) => return Err(IngestError::UnsupportedMediaType(format!("Content-Encoding {e}"))),
+        Some(e) => {
+            return Err(IngestError::UnsupportedMediaType(format!(
+                "Content-Encoding {e}"
+            )));
+        }
     };
     let limit = usize::try_from(state.max_body_bytes).unwrap_or(usize::MAX);
-    let bytes: Bytes = axum::body::to_bytes(body, limit + 1)
-        .await
-        .map_err(|_| IngestError::TooLarge(format!("the body is over the limit of {limit} bytes")))?;
+    let bytes: Bytes = axum::body::to_bytes(body, limit + 1).await.map_err(|_| {
+        IngestError::TooLarge(format!("the body is over the limit of {limit} bytes"))
+    })?;
     let now = crate::ingest::now();
     let batch = ingest.decode(&bytes, gzip, kind, now)?;
     drop(bytes);
@@ -68,7 +88,11 @@ async fn ingest_inner(state: &Shared, headers: &HeaderMap, body: Body) -> Result
 
 /// `GET /api/v1/events/schema`.
 pub async fn schema() -> Response {
-    ([(header::CONTENT_TYPE, "application/schema+json")], EVENTS_SCHEMA).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        EVENTS_SCHEMA,
+    )
+        .into_response()
 }
 
 /// Query of the change long poll.
@@ -84,11 +108,20 @@ pub struct ChangesQuery {
 /// `GET /api/v1/changes?after=SEQ&timeout=5s`: answers `{"seq": N}` as soon as the change
 /// counter passes `after`, or at the timeout with its current value.
 pub async fn changes(State(state): State<Shared>, Query(q): Query<ChangesQuery>) -> Response {
-    let ingest = state.ingest.as_ref().expect("route exists only on exporters");
-    let timeout = q.timeout.map_or(Duration::from_secs(5), |d| d.as_duration()).min(Duration::from_secs(60));
+    let ingest = state
+        .ingest
+        .as_ref()
+        .expect("route exists only on exporters");
+    let timeout = q
+        .timeout
+        .map_or(Duration::from_secs(5), |d| d.as_duration())
+        .min(Duration::from_secs(60));
     let mut rx = ingest.changes();
     let after = q.after;
-    let passed = tokio::time::timeout(timeout, async { rx.wait_for(|seq| *seq > after).await.map(|s| *s) }).await;
+    let passed = tokio::time::timeout(timeout, async {
+        rx.wait_for(|seq| *seq > after).await.map(|s| *s)
+    })
+    .await;
     let seq = match passed {
         Ok(Ok(seq)) => seq,
         _ => *rx.borrow(),
@@ -104,17 +137,26 @@ pub async fn metrics(State(state): State<Shared>, headers: HeaderMap) -> Respons
     let gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.split(';').next().map(str::trim) == Some("gzip")));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.split(';').next().map(str::trim) == Some("gzip"))
+        });
     let encoded = tokio::task::spawn_blocking(move || {
         let mut out = Vec::with_capacity(1 << 16);
         let trading = state.ingest.as_ref().map(|i| i.registry().as_ref());
         if let Some(registry) = trading {
             registry.encode_into(format, &mut out);
         }
-        state.telemetry.registry(trading).encode_into(format, &mut out);
+        state
+            .telemetry
+            .registry(trading)
+            .encode_into(format, &mut out);
         encode::finish(format, &mut out);
         if gzip {
-            let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(out.len() / 8), flate2::Compression::fast());
+            let mut gz = flate2::write::GzEncoder::new(
+                Vec::with_capacity(out.len() / 8),
+                flate2::Compression::fast(),
+            );
             gz.write_all(&out).expect("writing to memory");
             out = gz.finish().expect("writing to memory");
         }
@@ -126,8 +168,14 @@ pub async fn metrics(State(state): State<Shared>, headers: HeaderMap) -> Respons
     };
     let mut response = Response::new(Body::from(body));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }

@@ -65,7 +65,11 @@ impl Health {
     /// Runs every check.
     pub fn report(&self) -> Report {
         let checks: Vec<Check> = self.sources.iter().flat_map(|s| s.checks()).collect();
-        let status = checks.iter().map(|c| c.status).max().unwrap_or(Status::Healthy);
+        let status = checks
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Status::Healthy);
         Report { status, checks }
     }
 }
@@ -82,8 +86,16 @@ impl HealthSource for ExporterHealth {
     fn checks(&self) -> Vec<Check> {
         let mut checks = Vec::new();
         checks.push(match self.ingest.journal_error() {
-            None => Check { name: "journal".into(), status: Status::Healthy, message: "the journal is writable".into() },
-            Some(e) => Check { name: "journal".into(), status: Status::Critical, message: e },
+            None => Check {
+                name: "journal".into(),
+                status: Status::Healthy,
+                message: "the journal is writable".into(),
+            },
+            Some(e) => Check {
+                name: "journal".into(),
+                status: Status::Critical,
+                message: e,
+            },
         });
         let dir = self.ingest.data_dir();
         checks.push(match (fs4::available_space(dir), fs4::total_space(dir)) {
@@ -96,7 +108,11 @@ impl HealthSource for ExporterHealth {
                 } else {
                     Status::Healthy
                 };
-                Check { name: "disk".into(), status, message: format!("{mib} MiB free in the data directory") }
+                Check {
+                    name: "disk".into(),
+                    status,
+                    message: format!("{mib} MiB free in the data directory"),
+                }
             }
             (Err(e), _) | (_, Err(e)) => Check {
                 name: "disk".into(),
@@ -107,7 +123,10 @@ impl HealthSource for ExporterHealth {
         let now = crate::ingest::now();
         let timeout = self.heartbeat_timeout.as_secs_f64();
         self.ingest.catalog().heartbeat.for_each(|s| {
-            let engine = s.labels().trim_start_matches("engine=\"").trim_end_matches('"');
+            let engine = s
+                .labels()
+                .trim_start_matches("engine=\"")
+                .trim_end_matches('"');
             let age = now - s.value();
             let status = if age > 5.0 * timeout {
                 Status::Critical
@@ -135,13 +154,21 @@ pub async fn healthy() -> &'static str {
 pub async fn ready(State(state): State<Shared>) -> Response {
     match state.ingest.as_ref().and_then(|i| i.journal_error()) {
         None => "tradewatch is Ready.\n".into_response(),
-        Some(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("tradewatch is not ready: {e}\n")).into_response(),
+        Some(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("tradewatch is not ready: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
 /// `GET /api/v1/health`: every check; 503 when one is critical.
 pub async fn health(State(state): State<Shared>) -> Response {
     let report = state.health.report();
-    let status = if report.status == Status::Critical { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let status = if report.status == Status::Critical {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (status, axum::Json(report)).into_response()
 }

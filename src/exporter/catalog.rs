@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::DEFAULT_SECONDS_BUCKETS;
 use super::registry::{
     Counter, Family, Gauge, Histogram, MetricType, RegisterError, Registry, SeriesLimitError,
 };
-use super::DEFAULT_SECONDS_BUCKETS;
 use crate::model::names::render_labels;
 
 /// A label value that may be absent: `&str` is always present, `Option<&str>` may not be.
@@ -211,18 +211,33 @@ mod tests {
     fn optional_labels_are_absent() {
         let registry = Registry::default();
         let catalog = Catalog::new(&registry, &BTreeMap::new());
-        catalog.orders("e", None, "v", "buy", "filled").unwrap().inc();
+        catalog
+            .orders("e", None, "v", "buy", "filled")
+            .unwrap()
+            .inc();
         catalog.pnl_daily("e", Some("s"), "USD").unwrap().set(-12.5);
         let text = registry.encode(Format::OpenMetrics);
-        assert!(text.contains("trading_orders_total{engine=\"e\",venue=\"v\",side=\"buy\",status=\"filled\"} 1.0\n"));
-        assert!(text.contains("trading_pnl_daily{engine=\"e\",strategy=\"s\",currency=\"USD\"} -12.5\n"));
-        assert!(text.contains("# UNIT trading_order_latency_seconds seconds") || !text.contains("trading_order_latency"));
+        assert!(text.contains(
+            "trading_orders_total{engine=\"e\",venue=\"v\",side=\"buy\",status=\"filled\"} 1.0\n"
+        ));
+        assert!(
+            text.contains(
+                "trading_pnl_daily{engine=\"e\",strategy=\"s\",currency=\"USD\"} -12.5\n"
+            )
+        );
+        assert!(
+            text.contains("# UNIT trading_order_latency_seconds seconds")
+                || !text.contains("trading_order_latency")
+        );
     }
 
     #[test]
     fn buckets_are_configurable() {
         let registry = Registry::default();
-        let buckets = BTreeMap::from([("trading_order_latency_seconds".to_owned(), vec![0.001, 0.002])]);
+        let buckets = BTreeMap::from([(
+            "trading_order_latency_seconds".to_owned(),
+            vec![0.001, 0.002],
+        )]);
         let catalog = Catalog::new(&registry, &buckets);
         assert_eq!(catalog.order_latency.buckets(), &[0.001, 0.002]);
         assert_eq!(catalog.lock_wait.buckets(), DEFAULT_SECONDS_BUCKETS);

@@ -24,14 +24,18 @@ impl Format {
     /// The format a scraper asks for with its `Accept` header: OpenMetrics when it lists
     /// `application/openmetrics-text` with a non-zero quality, text 0.0.4 otherwise.
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else { return Format::Text };
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
         for part in accept.split(',') {
             let mut params = part.split(';').map(str::trim);
             if params.next() != Some("application/openmetrics-text") {
                 continue;
             }
             let zero = params.any(|p| {
-                p.strip_prefix("q=").and_then(|q| q.parse::<f64>().ok()).is_some_and(|q| q <= 0.0)
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f64>().ok())
+                    .is_some_and(|q| q <= 0.0)
             });
             if !zero {
                 return Format::OpenMetrics;
@@ -93,7 +97,11 @@ fn encode_family(family: &Family, format: Format, out: &mut Vec<u8>) {
     }
     match kind {
         MetricType::Counter | MetricType::Gauge => {
-            let suffix: &[u8] = if kind == MetricType::Counter { b"_total" } else { b"" };
+            let suffix: &[u8] = if kind == MetricType::Counter {
+                b"_total"
+            } else {
+                b""
+            };
             family.for_each(|s| {
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(suffix);
@@ -176,13 +184,22 @@ mod tests {
 
     fn sample() -> Registry {
         let r = Registry::default();
-        let c = r.register("orders", MetricType::Counter, "Orders \"sent\".", None, &[]).unwrap();
+        let c = r
+            .register("orders", MetricType::Counter, "Orders \"sent\".", None, &[])
+            .unwrap();
         c.counter("engine=\"a\"").unwrap().inc_by(2.0);
         let h = r
-            .register("lat_seconds", MetricType::Histogram, "Latency.", Some("seconds"), &[0.1, 1.0])
+            .register(
+                "lat_seconds",
+                MetricType::Histogram,
+                "Latency.",
+                Some("seconds"),
+                &[0.1, 1.0],
+            )
             .unwrap();
         h.histogram("").unwrap().observe(0.5);
-        r.register("empty", MetricType::Gauge, "Nothing.", None, &[]).unwrap();
+        r.register("empty", MetricType::Gauge, "Nothing.", None, &[])
+            .unwrap();
         r
     }
 
@@ -208,9 +225,15 @@ mod tests {
     #[test]
     fn negotiation() {
         assert_eq!(Format::negotiate(None), Format::Text);
-        assert_eq!(Format::negotiate(Some("text/plain;version=0.0.4")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::Text
+        );
         let prom = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
         assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
-        assert_eq!(Format::negotiate(Some("application/openmetrics-text; q=0")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; q=0")),
+            Format::Text
+        );
     }
 }

@@ -62,7 +62,10 @@ pub struct Series {
 
 impl Series {
     fn new(labels: &str, cells: usize) -> Series {
-        Series { labels: labels.into(), cells: (0..cells).map(|_| AtomicU64::new(0)).collect() }
+        Series {
+            labels: labels.into(),
+            cells: (0..cells).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 
     /// The label block without braces, escaped: `engine="a",venue="b"`.
@@ -77,7 +80,10 @@ impl Series {
 
     /// The raw cells, as `f64` bits for values and sums and as integers for bucket counts.
     pub fn cell_bits(&self) -> Vec<u64> {
-        self.cells.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+        self.cells
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
     }
 
     fn restore(&self, bits: &[u64]) {
@@ -146,7 +152,10 @@ pub struct Family {
 
 impl std::fmt::Debug for Family {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Family").field("name", &self.name).field("kind", &self.kind).finish()
+        f.debug_struct("Family")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
@@ -212,10 +221,15 @@ impl Family {
     /// under the limits.
     pub fn check_room(&self, family_new: usize, total_new: usize) -> Result<(), SeriesLimitError> {
         if self.len() + family_new > self.limits.per_family {
-            return Err(SeriesLimitError::Family { family: self.name.clone(), limit: self.limits.per_family });
+            return Err(SeriesLimitError::Family {
+                family: self.name.clone(),
+                limit: self.limits.per_family,
+            });
         }
         if self.limits.total.load(Ordering::Relaxed) + total_new > self.limits.max_total {
-            return Err(SeriesLimitError::Total { limit: self.limits.max_total });
+            return Err(SeriesLimitError::Total {
+                limit: self.limits.max_total,
+            });
         }
         Ok(())
     }
@@ -305,7 +319,11 @@ impl Registry {
         Registry {
             families: RwLock::default(),
             by_name: RwLock::default(),
-            limits: Arc::new(Limits { per_family, max_total: total, total: AtomicUsize::new(0) }),
+            limits: Arc::new(Limits {
+                per_family,
+                max_total: total,
+                total: AtomicUsize::new(0),
+            }),
         }
     }
 
@@ -322,7 +340,10 @@ impl Registry {
             return if f.kind == kind {
                 Ok(f)
             } else {
-                Err(RegisterError::Conflict { name: name.to_owned(), existing: f.kind.as_str() })
+                Err(RegisterError::Conflict {
+                    name: name.to_owned(),
+                    existing: f.kind.as_str(),
+                })
             };
         }
         let mut by_name = self.by_name.write();
@@ -332,7 +353,10 @@ impl Registry {
             return if f.kind == kind {
                 Ok(f)
             } else {
-                Err(RegisterError::Conflict { name: name.to_owned(), existing: f.kind.as_str() })
+                Err(RegisterError::Conflict {
+                    name: name.to_owned(),
+                    existing: f.kind.as_str(),
+                })
             };
         }
         let family = Arc::new(Family {
@@ -340,7 +364,11 @@ impl Registry {
             kind,
             help: help.to_owned(),
             unit: unit.map(str::to_owned),
-            buckets: if kind == MetricType::Histogram { buckets.into() } else { Arc::from([]) },
+            buckets: if kind == MetricType::Histogram {
+                buckets.into()
+            } else {
+                Arc::from([])
+            },
             series: RwLock::default(),
             limits: self.limits.clone(),
         });
@@ -442,7 +470,10 @@ impl Family {
 
     /// A histogram handle on the series with these labels.
     pub fn histogram(&self, labels: &str) -> Result<Histogram, SeriesLimitError> {
-        Ok(Histogram { series: self.get_or_create(labels)?, bounds: self.buckets.clone() })
+        Ok(Histogram {
+            series: self.get_or_create(labels)?,
+            bounds: self.buckets.clone(),
+        })
     }
 
     /// Applies an observation to `series`, which must belong to this family.
@@ -463,9 +494,15 @@ mod tests {
         a.get_or_create("x=\"1\"").unwrap();
         a.get_or_create("x=\"2\"").unwrap();
         a.get_or_create("x=\"2\"").unwrap();
-        assert!(matches!(a.get_or_create("x=\"3\""), Err(SeriesLimitError::Family { .. })));
+        assert!(matches!(
+            a.get_or_create("x=\"3\""),
+            Err(SeriesLimitError::Family { .. })
+        ));
         b.get_or_create("y=\"1\"").unwrap();
-        assert!(matches!(b.get_or_create("y=\"2\""), Err(SeriesLimitError::Total { .. })));
+        assert!(matches!(
+            b.get_or_create("y=\"2\""),
+            Err(SeriesLimitError::Total { .. })
+        ));
         assert_eq!(a.remove_where(|l| l.ends_with("\"1\"")), 1);
         assert_eq!(r.series_total(), 2);
         b.get_or_create("y=\"2\"").unwrap();
@@ -481,7 +518,9 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative() {
         let r = Registry::default();
-        let f = r.register("h", MetricType::Histogram, "", None, &[1.0, 2.0]).unwrap();
+        let f = r
+            .register("h", MetricType::Histogram, "", None, &[1.0, 2.0])
+            .unwrap();
         let h = f.histogram("").unwrap();
         for v in [0.5, 1.0, 1.5, 3.0] {
             h.observe(v);

@@ -97,7 +97,16 @@ impl EventType {
             EventType::Rebalance => (&["result"], &["duration_seconds", "drift_max_ratio"]),
             EventType::Portfolio => (&[], &["value", "cash", "currency", "positions"]),
             EventType::Limits => (&[], &["daily_loss_limit", "position_limits"]),
-            EventType::Pnl => (&[], &["daily", "realized", "unrealized", "drawdown_ratio", "currency"]),
+            EventType::Pnl => (
+                &[],
+                &[
+                    "daily",
+                    "realized",
+                    "unrealized",
+                    "drawdown_ratio",
+                    "currency",
+                ],
+            ),
             EventType::CircuitBreaker => (&["breaker", "active"], &["reason"]),
             EventType::KillSwitch => (&["active"], &["reason"]),
             EventType::Connectivity => (&["target", "up"], &[]),
@@ -268,11 +277,45 @@ impl RawEvent<'_> {
             ($($f:ident),*) => { $( if self.$f.is_some() { out.push(stringify!($f)); } )* };
         }
         check!(
-            status, venue, side, symbol, latency_seconds, quantity, price, notional, decision,
-            duration_seconds, result, drift_max_ratio, value, cash, currency, positions,
-            daily_loss_limit, position_limits, daily, realized, unrealized, drawdown_ratio,
-            breaker, active, reason, target, up, api, ok, code, provider, component, kind,
-            message, function, lock, name, labels, help
+            status,
+            venue,
+            side,
+            symbol,
+            latency_seconds,
+            quantity,
+            price,
+            notional,
+            decision,
+            duration_seconds,
+            result,
+            drift_max_ratio,
+            value,
+            cash,
+            currency,
+            positions,
+            daily_loss_limit,
+            position_limits,
+            daily,
+            realized,
+            unrealized,
+            drawdown_ratio,
+            breaker,
+            active,
+            reason,
+            target,
+            up,
+            api,
+            ok,
+            code,
+            provider,
+            component,
+            kind,
+            message,
+            function,
+            lock,
+            name,
+            labels,
+            help
         );
         out
     }
@@ -291,7 +334,10 @@ pub struct Rejection {
 impl Rejection {
     /// A rejection for `reason`.
     pub fn new(reason: &'static str, message: impl Into<String>) -> Rejection {
-        Rejection { reason, message: message.into() }
+        Rejection {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -327,7 +373,10 @@ mod tests {
     #[test]
     fn unknown_field_is_named() {
         let err = decode(br#"{"type":"order","statsu":"filled"}"#).unwrap_err();
-        assert_eq!(err, Rejection::new("unknown_field", "unknown field `statsu`"));
+        assert_eq!(
+            err,
+            Rejection::new("unknown_field", "unknown field `statsu`")
+        );
     }
 
     #[test]

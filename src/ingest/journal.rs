@@ -66,7 +66,12 @@ impl Journal {
     /// (from a replay); anything past it in that file is a torn write and is cut off.
     pub fn open(dir: &Path, end: Option<&Position>) -> io::Result<Journal> {
         fs::create_dir_all(dir)?;
-        let mut journal = Journal { dir: dir.to_owned(), file: None, name: String::new(), len: 0 };
+        let mut journal = Journal {
+            dir: dir.to_owned(),
+            file: None,
+            name: String::new(),
+            len: 0,
+        };
         if let Some(end) = end {
             let file = OpenOptions::new().write(true).open(dir.join(&end.file))?;
             if file.metadata()?.len() != end.offset {
@@ -82,7 +87,10 @@ impl Journal {
 
     /// Where the next append goes (the end of the last good line).
     pub fn position(&self) -> Position {
-        Position { file: self.name.clone(), offset: self.len }
+        Position {
+            file: self.name.clone(),
+            offset: self.len,
+        }
     }
 
     /// Appends `bytes` (whole lines) to the file for `now`. On failure nothing counts as
@@ -126,7 +134,11 @@ impl Journal {
             f.sync_data()?;
         }
         let path = self.dir.join(&name);
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
         let len = file.metadata()?.len();
         File::open(&self.dir)?.sync_all()?;
         self.file = Some(file);
@@ -166,7 +178,10 @@ pub fn replay(
         file.seek(SeekFrom::Start(offset))?;
         let mut reader = BufReader::with_capacity(1 << 20, file.take(u64::MAX));
         let mut line = Vec::new();
-        let mut pos = Position { file: name.clone(), offset };
+        let mut pos = Position {
+            file: name.clone(),
+            offset,
+        };
         loop {
             line.clear();
             let n = reader.read_until(b'\n', &mut line)?;
@@ -196,12 +211,24 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         std::io::Write::write_all(&mut f, b"{\"a\":3").unwrap();
         let mut lines = Vec::new();
-        let end = replay(dir.path(), &Position::default(), |_, l| lines.push(l.to_vec())).unwrap();
+        let end = replay(dir.path(), &Position::default(), |_, l| {
+            lines.push(l.to_vec())
+        })
+        .unwrap();
         assert_eq!(lines, vec![b"{\"a\":1}".to_vec(), b"{\"a\":2}".to_vec()]);
-        assert_eq!(end, Some(Position { file: "1970-01-04.jsonl".into(), offset: 16 }));
+        assert_eq!(
+            end,
+            Some(Position {
+                file: "1970-01-04.jsonl".into(),
+                offset: 16
+            })
+        );
         let mut j = Journal::open(dir.path(), end.as_ref()).unwrap();
         j.append(b"{\"a\":4}\n", 86400.0 * 3.0).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}\n{\"a\":2}\n{\"a\":4}\n");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"{\"a\":1}\n{\"a\":2}\n{\"a\":4}\n"
+        );
     }
 
     #[test]
@@ -216,6 +243,9 @@ mod tests {
         replay(dir.path(), &mid, |_, l| lines.push(l.to_vec())).unwrap();
         assert_eq!(lines, vec![b"2".to_vec(), b"3".to_vec()]);
         let covered = j.position();
-        assert_eq!(j.delete_before("1970-01-02.jsonl", &covered).unwrap(), vec!["1970-01-01.jsonl"]);
+        assert_eq!(
+            j.delete_before("1970-01-02.jsonl", &covered).unwrap(),
+            vec!["1970-01-01.jsonl"]
+        );
     }
 }

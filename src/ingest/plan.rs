@@ -105,7 +105,13 @@ impl Planner {
         buckets: std::collections::BTreeMap<String, Vec<f64>>,
     ) -> Planner {
         let families = catalog.all();
-        Planner { registry, catalog, families, limits, buckets }
+        Planner {
+            registry,
+            catalog,
+            families,
+            limits,
+            buckets,
+        }
     }
 
     /// The catalog's families in [`Id`] order.
@@ -126,15 +132,25 @@ impl Planner {
     /// The family an operation names.
     pub fn family<'b>(&'b self, batch: &'b Batch, index: u32) -> &'b Arc<Family> {
         let i = index as usize;
-        self.families.get(i).unwrap_or_else(|| &batch.custom[i - self.families.len()])
+        self.families
+            .get(i)
+            .unwrap_or_else(|| &batch.custom[i - self.families.len()])
     }
 
     /// Plans one event given as its raw JSON text, at `line`; `now` stands in for a missing `ts`.
     pub fn plan_line(&self, batch: &mut Batch, line: u32, raw: &[u8], now: f64) {
-        let marks = (batch.keys.len(), batch.ops.len(), batch.journal.len(), batch.custom.len());
+        let marks = (
+            batch.keys.len(),
+            batch.ops.len(),
+            batch.journal.len(),
+            batch.custom.len(),
+        );
         let result = decode(raw).and_then(|event| {
             let kind = EventType::parse(&event.kind_).ok_or_else(|| {
-                Rejection::new("unknown_type", format!("unknown event type `{}`", event.kind_))
+                Rejection::new(
+                    "unknown_type",
+                    format!("unknown event type `{}`", event.kind_),
+                )
             })?;
             batch.received[kind as usize] += 1;
             self.plan_event(batch, &event, kind, raw, now)
@@ -172,17 +188,27 @@ impl Planner {
         if let Some(missing) = required.iter().find(|f| !present.contains(f)) {
             return Err(Rejection::new(
                 "missing_field",
-                format!("missing required field `{missing}` for type `{}`", kind.as_str()),
+                format!(
+                    "missing required field `{missing}` for type `{}`",
+                    kind.as_str()
+                ),
             ));
         }
         if let Some(attrs) = e.attrs
             && !attrs.get().starts_with('{')
         {
-            return Err(Rejection::new("invalid_value", "attrs must be a JSON object"));
+            return Err(Rejection::new(
+                "invalid_value",
+                "attrs must be a JSON object",
+            ));
         }
         let ts = e.ts.map_or(now, |t| t.0);
         let engine = self.label("engine", e.engine.as_deref().unwrap_or("default"))?;
-        let strategy = e.strategy.as_deref().map(|s| self.label("strategy", s)).transpose()?;
+        let strategy = e
+            .strategy
+            .as_deref()
+            .map(|s| self.label("strategy", s))
+            .transpose()?;
         let id = match &e.id {
             Some(id) if id.is_empty() => {
                 return Err(Rejection::new("invalid_value", "id must not be empty"));
@@ -195,13 +221,25 @@ impl Planner {
             None => None,
         };
         let ops_start = batch.ops.len() as u32;
-        let mut plan = Ops { batch, catalog_len: self.families.len() as u32 };
-        plan.push(Id::heartbeat, Action::Max(ts), |k| keys::heartbeat(k, engine));
+        let mut plan = Ops {
+            batch,
+            catalog_len: self.families.len() as u32,
+        };
+        plan.push(Id::heartbeat, Action::Max(ts), |k| {
+            keys::heartbeat(k, engine)
+        });
         self.plan_type(&mut plan, e, kind, engine, strategy, ts)?;
         let ops = ops_start..batch.ops.len() as u32;
         let journal_start = batch.journal.len();
         write_journal_line(&mut batch.journal, raw, e.ts.is_none().then_some(ts))?;
-        Ok(Planned { line: 0, kind, ts, id, journal: journal_start..batch.journal.len(), ops })
+        Ok(Planned {
+            line: 0,
+            kind,
+            ts,
+            id,
+            journal: journal_start..batch.journal.len(),
+            ops,
+        })
     }
 
     fn label<'s>(&self, field: &str, value: &'s str) -> Result<&'s str, Rejection> {
@@ -224,7 +262,11 @@ impl Planner {
         Ok(value)
     }
 
-    fn required<'s>(&self, field: &str, value: &'s Option<std::borrow::Cow<'_, str>>) -> Result<&'s str, Rejection> {
+    fn required<'s>(
+        &self,
+        field: &str,
+        value: &'s Option<std::borrow::Cow<'_, str>>,
+    ) -> Result<&'s str, Rejection> {
         self.label(field, value.as_deref().unwrap_or_default())
     }
 
@@ -241,20 +283,37 @@ impl Planner {
         match kind {
             EventType::Heartbeat => {}
             EventType::EngineStart => {
-                plan.push(Id::start_time, Action::Set(ts), |k| keys::start_time(k, engine));
+                plan.push(Id::start_time, Action::Set(ts), |k| {
+                    keys::start_time(k, engine)
+                });
             }
             EventType::Order => {
-                let status = one_of("status", e.status.as_deref(), &["submitted", "filled", "partially_filled", "rejected", "cancelled", "failed"])?;
+                let status = one_of(
+                    "status",
+                    e.status.as_deref(),
+                    &[
+                        "submitted",
+                        "filled",
+                        "partially_filled",
+                        "rejected",
+                        "cancelled",
+                        "failed",
+                    ],
+                )?;
                 let venue = self.required("venue", &e.venue)?;
                 let side = one_of("side", e.side.as_deref(), &["buy", "sell"])?;
                 if let Some(s) = &e.symbol {
                     self.label("symbol", s)?;
                 }
-                plan.push(Id::orders, Action::Inc(1.0), |k| keys::orders(k, engine, strategy, venue, side, status));
+                plan.push(Id::orders, Action::Inc(1.0), |k| {
+                    keys::orders(k, engine, strategy, venue, side, status)
+                });
                 if let Some(l) = e.latency_seconds {
-                    plan.push(Id::order_latency, Action::Observe(non_negative("latency_seconds", l)?), |k| {
-                        keys::order_latency(k, engine, venue)
-                    });
+                    plan.push(
+                        Id::order_latency,
+                        Action::Observe(non_negative("latency_seconds", l)?),
+                        |k| keys::order_latency(k, engine, venue),
+                    );
                 }
             }
             EventType::Fill => {
@@ -263,55 +322,89 @@ impl Planner {
                 let quantity = positive("quantity", e.quantity.unwrap_or_default())?;
                 let price = non_negative("price", e.price.unwrap_or_default())?;
                 let notional = non_negative("notional", e.notional.unwrap_or(quantity * price))?;
-                plan.push(Id::fills, Action::Inc(1.0), |k| keys::fills(k, engine, strategy, symbol, side));
+                plan.push(Id::fills, Action::Inc(1.0), |k| {
+                    keys::fills(k, engine, strategy, symbol, side)
+                });
                 plan.push(Id::traded_notional, Action::Inc(notional), |k| {
                     keys::traded_notional(k, engine, strategy, symbol, side)
                 });
             }
             EventType::Decision => {
                 let decision = self.required("decision", &e.decision)?;
-                plan.push(Id::decisions, Action::Inc(1.0), |k| keys::decisions(k, engine, strategy, decision));
+                plan.push(Id::decisions, Action::Inc(1.0), |k| {
+                    keys::decisions(k, engine, strategy, decision)
+                });
             }
             EventType::Cycle => {
-                let result = one_of("result", Some(e.result.as_deref().unwrap_or("ok")), &["ok", "error"])?;
+                let result = one_of(
+                    "result",
+                    Some(e.result.as_deref().unwrap_or("ok")),
+                    &["ok", "error"],
+                )?;
                 let d = non_negative("duration_seconds", e.duration_seconds.unwrap_or_default())?;
-                plan.push(Id::cycles, Action::Inc(1.0), |k| keys::cycles(k, engine, result));
-                plan.push(Id::cycle_duration, Action::Observe(d), |k| keys::cycle_duration(k, engine));
+                plan.push(Id::cycles, Action::Inc(1.0), |k| {
+                    keys::cycles(k, engine, result)
+                });
+                plan.push(Id::cycle_duration, Action::Observe(d), |k| {
+                    keys::cycle_duration(k, engine)
+                });
             }
             EventType::Rebalance => {
-                let result = one_of("result", e.result.as_deref(), &["success", "partial", "failed"])?;
-                plan.push(Id::rebalances, Action::Inc(1.0), |k| keys::rebalances(k, engine, result));
+                let result = one_of(
+                    "result",
+                    e.result.as_deref(),
+                    &["success", "partial", "failed"],
+                )?;
+                plan.push(Id::rebalances, Action::Inc(1.0), |k| {
+                    keys::rebalances(k, engine, result)
+                });
                 if let Some(d) = e.duration_seconds {
                     let d = non_negative("duration_seconds", d)?;
-                    plan.push(Id::rebalance_duration, Action::Observe(d), |k| keys::rebalance_duration(k, engine));
+                    plan.push(Id::rebalance_duration, Action::Observe(d), |k| {
+                        keys::rebalance_duration(k, engine)
+                    });
                 }
                 if result != "failed" {
-                    plan.push(Id::last_rebalance, Action::Set(ts), |k| keys::last_rebalance(k, engine));
+                    plan.push(Id::last_rebalance, Action::Set(ts), |k| {
+                        keys::last_rebalance(k, engine)
+                    });
                 }
                 if let Some(r) = e.drift_max_ratio {
-                    plan.push(Id::drift_max_ratio, Action::Set(r), |k| keys::drift_max_ratio(k, engine));
+                    plan.push(Id::drift_max_ratio, Action::Set(r), |k| {
+                        keys::drift_max_ratio(k, engine)
+                    });
                 }
             }
             EventType::Portfolio => {
                 let currency = self.label("currency", e.currency.as_deref().unwrap_or("USD"))?;
                 if let Some(v) = e.value {
-                    plan.push(Id::portfolio_value, Action::Set(v), |k| keys::portfolio_value(k, engine, currency));
+                    plan.push(Id::portfolio_value, Action::Set(v), |k| {
+                        keys::portfolio_value(k, engine, currency)
+                    });
                 }
                 if let Some(v) = e.cash {
-                    plan.push(Id::cash_balance, Action::Set(v), |k| keys::cash_balance(k, engine, currency));
+                    plan.push(Id::cash_balance, Action::Set(v), |k| {
+                        keys::cash_balance(k, engine, currency)
+                    });
                 }
                 if let Some(positions) = &e.positions {
                     for p in positions {
                         let symbol = self.label("positions[].symbol", &p.symbol)?;
                         if let Some(q) = p.quantity {
-                            plan.push(Id::position_quantity, Action::Set(q), |k| keys::position_quantity(k, engine, symbol));
+                            plan.push(Id::position_quantity, Action::Set(q), |k| {
+                                keys::position_quantity(k, engine, symbol)
+                            });
                         }
                         if let Some(v) = p.value {
-                            plan.push(Id::position_value, Action::Set(v), |k| keys::position_value(k, engine, symbol));
+                            plan.push(Id::position_value, Action::Set(v), |k| {
+                                keys::position_value(k, engine, symbol)
+                            });
                         }
                     }
                     let open = positions.iter().filter(|p| p.quantity != Some(0.0)).count();
-                    plan.push(Id::positions_open, Action::Set(open as f64), |k| keys::positions_open(k, engine));
+                    plan.push(Id::positions_open, Action::Set(open as f64), |k| {
+                        keys::positions_open(k, engine)
+                    });
                     for id in [Id::position_quantity, Id::position_value] {
                         plan.push(id, Action::Prune, |k| {
                             render_labels([("engine", Some(engine))], k);
@@ -323,11 +416,15 @@ impl Planner {
             EventType::Limits => {
                 if let Some(l) = e.daily_loss_limit {
                     let l = positive("daily_loss_limit", l)?;
-                    plan.push(Id::daily_loss_limit, Action::Set(l), |k| keys::daily_loss_limit(k, engine));
+                    plan.push(Id::daily_loss_limit, Action::Set(l), |k| {
+                        keys::daily_loss_limit(k, engine)
+                    });
                 }
                 for (symbol, limit) in e.position_limits.iter().flatten() {
                     let symbol = self.label("position_limits symbol", symbol)?;
-                    plan.push(Id::position_limit, Action::Set(*limit), |k| keys::position_limit(k, engine, symbol));
+                    plan.push(Id::position_limit, Action::Set(*limit), |k| {
+                        keys::position_limit(k, engine, symbol)
+                    });
                 }
             }
             EventType::Pnl => {
@@ -339,7 +436,9 @@ impl Planner {
                     (Id::drawdown_ratio, e.drawdown_ratio),
                 ] {
                     if let Some(v) = v {
-                        plan.push(id, Action::Set(v), |k| keys::pnl_daily(k, engine, strategy, currency));
+                        plan.push(id, Action::Set(v), |k| {
+                            keys::pnl_daily(k, engine, strategy, currency)
+                        });
                     }
                 }
             }
@@ -348,35 +447,53 @@ impl Planner {
                 let active = e.active.unwrap_or_default();
                 if active {
                     let gauge = Id::circuit_breaker_active as u32;
-                    plan.push(Id::circuit_breaker_trips, Action::IncIfRising { gauge }, |k| {
-                        keys::circuit_breaker_trips(k, engine, breaker)
-                    });
+                    plan.push(
+                        Id::circuit_breaker_trips,
+                        Action::IncIfRising { gauge },
+                        |k| keys::circuit_breaker_trips(k, engine, breaker),
+                    );
                 }
-                plan.push(Id::circuit_breaker_active, Action::Set(bool_value(active)), |k| {
-                    keys::circuit_breaker_active(k, engine, breaker)
-                });
+                plan.push(
+                    Id::circuit_breaker_active,
+                    Action::Set(bool_value(active)),
+                    |k| keys::circuit_breaker_active(k, engine, breaker),
+                );
             }
             EventType::KillSwitch => {
                 let active = bool_value(e.active.unwrap_or_default());
-                plan.push(Id::kill_switch_active, Action::Set(active), |k| keys::kill_switch_active(k, engine));
+                plan.push(Id::kill_switch_active, Action::Set(active), |k| {
+                    keys::kill_switch_active(k, engine)
+                });
             }
             EventType::Connectivity => {
                 let target = self.required("target", &e.target)?;
                 let up = bool_value(e.up.unwrap_or_default());
-                plan.push(Id::connectivity_up, Action::Set(up), |k| keys::connectivity_up(k, engine, target));
+                plan.push(Id::connectivity_up, Action::Set(up), |k| {
+                    keys::connectivity_up(k, engine, target)
+                });
             }
             EventType::ApiCall => {
                 let api = self.required("api", &e.api)?;
                 let ok = e.ok.unwrap_or(true);
-                let code = e.code.as_ref().map(|c| self.label("code", &c.0)).transpose()?;
+                let code = e
+                    .code
+                    .as_ref()
+                    .map(|c| self.label("code", &c.0))
+                    .transpose()?;
                 let result = if ok { "ok" } else { "error" };
-                plan.push(Id::api_requests, Action::Inc(1.0), |k| keys::api_requests(k, engine, api, result));
+                plan.push(Id::api_requests, Action::Inc(1.0), |k| {
+                    keys::api_requests(k, engine, api, result)
+                });
                 if let Some(d) = e.duration_seconds {
                     let d = non_negative("duration_seconds", d)?;
-                    plan.push(Id::api_request_duration, Action::Observe(d), |k| keys::api_request_duration(k, engine, api));
+                    plan.push(Id::api_request_duration, Action::Observe(d), |k| {
+                        keys::api_request_duration(k, engine, api)
+                    });
                 }
                 if !ok {
-                    plan.push(Id::api_errors, Action::Inc(1.0), |k| keys::api_errors(k, engine, api, code));
+                    plan.push(Id::api_errors, Action::Inc(1.0), |k| {
+                        keys::api_errors(k, engine, api, code)
+                    });
                 }
             }
             EventType::DataProvider => {
@@ -390,19 +507,27 @@ impl Planner {
             EventType::Error => {
                 let component = self.required("component", &e.component)?;
                 let kind = self.required("kind", &e.kind)?;
-                plan.push(Id::errors, Action::Inc(1.0), |k| keys::errors(k, engine, component, kind));
+                plan.push(Id::errors, Action::Inc(1.0), |k| {
+                    keys::errors(k, engine, component, kind)
+                });
             }
             EventType::Span => {
                 let function = self.required("function", &e.function)?;
                 let d = non_negative("duration_seconds", e.duration_seconds.unwrap_or_default())?;
                 let result = if e.ok.unwrap_or(true) { "ok" } else { "error" };
-                plan.push(Id::function_duration, Action::Observe(d), |k| keys::function_duration(k, engine, function));
-                plan.push(Id::function_calls, Action::Inc(1.0), |k| keys::function_calls(k, engine, function, result));
+                plan.push(Id::function_duration, Action::Observe(d), |k| {
+                    keys::function_duration(k, engine, function)
+                });
+                plan.push(Id::function_calls, Action::Inc(1.0), |k| {
+                    keys::function_calls(k, engine, function, result)
+                });
             }
             EventType::LockWait => {
                 let lock = self.required("lock", &e.lock)?;
                 let d = non_negative("duration_seconds", e.duration_seconds.unwrap_or_default())?;
-                plan.push(Id::lock_wait, Action::Observe(d), |k| keys::lock_wait(k, engine, lock));
+                plan.push(Id::lock_wait, Action::Observe(d), |k| {
+                    keys::lock_wait(k, engine, lock)
+                });
             }
             EventType::Metric => self.plan_metric(plan, e, engine, strategy)?,
         }
@@ -418,10 +543,19 @@ impl Planner {
     ) -> Result<(), Rejection> {
         let name = e.name.as_deref().unwrap_or_default();
         if !is_valid_metric_name(name) {
-            return Err(Rejection::new("invalid_name", format!("metric name {name:?} is not a valid Prometheus metric name")));
+            return Err(Rejection::new(
+                "invalid_name",
+                format!("metric name {name:?} is not a valid Prometheus metric name"),
+            ));
         }
-        if let Some(prefix) = ["trading_", "tradewatch_", "process_", "__"].iter().find(|p| name.starts_with(*p)) {
-            return Err(Rejection::new("reserved_name", format!("metric name {name:?} uses the reserved prefix `{prefix}`")));
+        if let Some(prefix) = ["trading_", "tradewatch_", "process_", "__"]
+            .iter()
+            .find(|p| name.starts_with(*p))
+        {
+            return Err(Rejection::new(
+                "reserved_name",
+                format!("metric name {name:?} uses the reserved prefix `{prefix}`"),
+            ));
         }
         let kind = match e.kind.as_deref() {
             Some("counter") => MetricType::Counter,
@@ -430,7 +564,10 @@ impl Planner {
             other => {
                 return Err(Rejection::new(
                     "invalid_value",
-                    format!("kind must be counter, gauge or histogram, not {:?}", other.unwrap_or_default()),
+                    format!(
+                        "kind must be counter, gauge or histogram, not {:?}",
+                        other.unwrap_or_default()
+                    ),
                 ));
             }
         };
@@ -443,7 +580,10 @@ impl Planner {
             _ if name.ends_with("_total") => {
                 return Err(Rejection::new(
                     "invalid_name",
-                    format!("a {} may not be named {name:?}: the `_total` suffix is for counters", kind.as_str()),
+                    format!(
+                        "a {} may not be named {name:?}: the `_total` suffix is for counters",
+                        kind.as_str()
+                    ),
                 ));
             }
             _ => name,
@@ -453,29 +593,50 @@ impl Planner {
         if count > self.limits.max_labels_per_metric {
             return Err(Rejection::new(
                 "too_many_labels",
-                format!("{count} labels, over the limit of {}", self.limits.max_labels_per_metric),
+                format!(
+                    "{count} labels, over the limit of {}",
+                    self.limits.max_labels_per_metric
+                ),
             ));
         }
         for (label, v) in labels.into_iter().flatten() {
             if !is_valid_label_name(label) {
-                return Err(Rejection::new("invalid_name", format!("label name {label:?} is not a valid Prometheus label name")));
+                return Err(Rejection::new(
+                    "invalid_name",
+                    format!("label name {label:?} is not a valid Prometheus label name"),
+                ));
             }
             if label.starts_with("__") {
-                return Err(Rejection::new("reserved_name", format!("label name {label:?} uses the reserved prefix `__`")));
+                return Err(Rejection::new(
+                    "reserved_name",
+                    format!("label name {label:?} uses the reserved prefix `__`"),
+                ));
             }
             if label == "engine" || label == "strategy" {
-                return Err(Rejection::new("reserved_name", format!("label {label:?} comes from the event's top-level `{label}` field")));
+                return Err(Rejection::new(
+                    "reserved_name",
+                    format!("label {label:?} comes from the event's top-level `{label}` field"),
+                ));
             }
             if label == "le" && kind == MetricType::Histogram {
-                return Err(Rejection::new("reserved_name", "label \"le\" is reserved for histogram buckets"));
+                return Err(Rejection::new(
+                    "reserved_name",
+                    "label \"le\" is reserved for histogram buckets",
+                ));
             }
             self.label(&format!("labels.{label}"), v)?;
         }
-        let bounds = self.buckets.get(name).map_or(DEFAULT_SECONDS_BUCKETS, Vec::as_slice);
+        let bounds = self
+            .buckets
+            .get(name)
+            .map_or(DEFAULT_SECONDS_BUCKETS, Vec::as_slice);
         let help = e.help.as_deref().unwrap_or_default();
-        let family = self.registry.register(family_name, kind, help, None, bounds).map_err(|err| match err {
-            RegisterError::Conflict { .. } => Rejection::new("type_conflict", err.to_string()),
-        })?;
+        let family = self
+            .registry
+            .register(family_name, kind, help, None, bounds)
+            .map_err(|err| match err {
+                RegisterError::Conflict { .. } => Rejection::new("type_conflict", err.to_string()),
+            })?;
         let batch = &mut *plan.batch;
         let index = match batch.custom.iter().position(|f| Arc::ptr_eq(f, &family)) {
             Some(i) => i,
@@ -491,10 +652,17 @@ impl Planner {
         };
         let start = batch.keys.len() as u32;
         let pairs = [("engine", Some(engine)), ("strategy", strategy)].into_iter();
-        let user = labels.into_iter().flatten().map(|(k, v)| (k.as_ref(), Some(v.as_ref())));
+        let user = labels
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_ref(), Some(v.as_ref())));
         render_labels(pairs.chain(user), &mut batch.keys);
         let key = start..batch.keys.len() as u32;
-        batch.ops.push(Op { family: plan.catalog_len + index as u32, key, action });
+        batch.ops.push(Op {
+            family: plan.catalog_len + index as u32,
+            key,
+            action,
+        });
         Ok(())
     }
 }
@@ -509,7 +677,11 @@ impl Ops<'_> {
         let start = self.batch.keys.len() as u32;
         labels(&mut self.batch.keys);
         let key = start..self.batch.keys.len() as u32;
-        self.batch.ops.push(Op { family: family as u32, key, action });
+        self.batch.ops.push(Op {
+            family: family as u32,
+            key,
+            action,
+        });
     }
 }
 
@@ -518,7 +690,11 @@ fn one_of<'s>(field: &str, value: Option<&'s str>, allowed: &[&str]) -> Result<&
         Some(v) if allowed.contains(&v) => Ok(v),
         v => Err(Rejection::new(
             "invalid_value",
-            format!("{field} must be one of {}, not {:?}", allowed.join(", "), v.unwrap_or_default()),
+            format!(
+                "{field} must be one of {}, not {:?}",
+                allowed.join(", "),
+                v.unwrap_or_default()
+            ),
         )),
     }
 }
@@ -527,7 +703,10 @@ fn non_negative(field: &str, v: f64) -> Result<f64, Rejection> {
     if v >= 0.0 && v.is_finite() {
         Ok(v)
     } else {
-        Err(Rejection::new("invalid_value", format!("{field} must be a finite number ≥ 0, not {v}")))
+        Err(Rejection::new(
+            "invalid_value",
+            format!("{field} must be a finite number ≥ 0, not {v}"),
+        ))
     }
 }
 
@@ -535,7 +714,10 @@ fn positive(field: &str, v: f64) -> Result<f64, Rejection> {
     if v > 0.0 && v.is_finite() {
         Ok(v)
     } else {
-        Err(Rejection::new("invalid_value", format!("{field} must be a finite number > 0, not {v}")))
+        Err(Rejection::new(
+            "invalid_value",
+            format!("{field} must be a finite number > 0, not {v}"),
+        ))
     }
 }
 
@@ -548,8 +730,8 @@ fn bool_value(b: bool) -> f64 {
 fn write_journal_line(out: &mut Vec<u8>, raw: &[u8], ts: Option<f64>) -> Result<(), Rejection> {
     let minified;
     let raw = if raw.iter().any(|b| matches!(b, b'\n' | b'\r')) {
-        let value: serde_json::Value = serde_json::from_slice(raw)
-            .map_err(|e| Rejection::new("malformed", e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(raw).map_err(|e| Rejection::new("malformed", e.to_string()))?;
         minified = serde_json::to_vec(&value).expect("a JSON value serializes");
         &minified[..]
     } else {

@@ -37,7 +37,11 @@ pub fn write(dir: &Path, registry: &Registry, position: &Position, now: f64) -> 
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{FILE}.tmp"));
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-    let header = Header { version: 1, position: position.clone(), written_at: now };
+    let header = Header {
+        version: 1,
+        position: position.clone(),
+        written_at: now,
+    };
     serde_json::to_writer(&mut out, &header)?;
     out.write_all(b"\n")?;
     for family in registry.families() {
@@ -83,7 +87,10 @@ pub fn load(dir: &Path, registry: &Registry) -> io::Result<Option<Restored>> {
         Some(line) => serde_json::from_str(&line?)?,
         None => return Err(io::Error::new(io::ErrorKind::InvalidData, "empty snapshot")),
     };
-    let mut restored = Restored { position: header.position, ..Restored::default() };
+    let mut restored = Restored {
+        position: header.position,
+        ..Restored::default()
+    };
     for line in lines {
         let record: FamilyRecord = serde_json::from_str(&line?)?;
         let family = match registry.family(&record.name) {
@@ -92,7 +99,13 @@ pub fn load(dir: &Path, registry: &Registry) -> io::Result<Option<Restored>> {
                 restored.skipped.push(record.name);
                 continue;
             }
-            None => match registry.register(&record.name, record.kind, &record.help, record.unit.as_deref(), &record.buckets) {
+            None => match registry.register(
+                &record.name,
+                record.kind,
+                &record.help,
+                record.unit.as_deref(),
+                &record.buckets,
+            ) {
                 Ok(f) => f,
                 Err(_) => {
                     restored.skipped.push(record.name);
@@ -117,10 +130,25 @@ mod tests {
     fn round_trips_every_type() {
         let dir = tempfile::tempdir().unwrap();
         let a = Registry::default();
-        a.register("c", MetricType::Counter, "h", None, &[]).unwrap().counter("x=\"1\"").unwrap().inc_by(2.5);
-        a.register("g", MetricType::Gauge, "h", None, &[]).unwrap().gauge("").unwrap().set(f64::NAN);
-        a.register("h", MetricType::Histogram, "h", None, &[1.0]).unwrap().histogram("").unwrap().observe(3.0);
-        let pos = Position { file: "2026-01-01.jsonl".into(), offset: 42 };
+        a.register("c", MetricType::Counter, "h", None, &[])
+            .unwrap()
+            .counter("x=\"1\"")
+            .unwrap()
+            .inc_by(2.5);
+        a.register("g", MetricType::Gauge, "h", None, &[])
+            .unwrap()
+            .gauge("")
+            .unwrap()
+            .set(f64::NAN);
+        a.register("h", MetricType::Histogram, "h", None, &[1.0])
+            .unwrap()
+            .histogram("")
+            .unwrap()
+            .observe(3.0);
+        let pos = Position {
+            file: "2026-01-01.jsonl".into(),
+            offset: 42,
+        };
         write(dir.path(), &a, &pos, 1.0).unwrap();
         let b = Registry::default();
         let restored = load(dir.path(), &b).unwrap().unwrap();

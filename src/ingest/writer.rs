@@ -109,7 +109,9 @@ pub fn apply(planner: &Planner, batch: &mut Batch, ops: std::ops::Range<u32>) {
                 family.remove_where(|labels| labels.starts_with(key) && !keep.contains(labels));
             }
             action => {
-                let series = family.lookup(key).unwrap_or_else(|| family.create_unchecked(key));
+                let series = family
+                    .lookup(key)
+                    .unwrap_or_else(|| family.create_unchecked(key));
                 match action {
                     Action::Inc(v) => series.add(v),
                     Action::Set(v) => series.set(v),
@@ -173,12 +175,19 @@ impl Writer {
                         break;
                     }
                 }
-                next = if bytes < 32 << 20 { rx.try_recv().ok() } else { None };
+                next = if bytes < 32 << 20 {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
             }
             if !group.is_empty() {
                 unsynced |= self.process(group, &mut buf);
             }
-            if unsynced && self.settings.fsync == FsyncMode::Interval && last_sync.elapsed() >= self.settings.fsync_interval {
+            if unsynced
+                && self.settings.fsync == FsyncMode::Interval
+                && last_sync.elapsed() >= self.settings.fsync_interval
+            {
                 self.sync();
                 unsynced = false;
                 last_sync = Instant::now();
@@ -210,21 +219,33 @@ impl Writer {
     pub fn snapshot(&mut self) {
         let position = self.journal.position();
         let now = now();
-        if let Err(e) = snapshot::write(&self.settings.snapshot_dir, self.planner.registry(), &position, now) {
+        if let Err(e) = snapshot::write(
+            &self.settings.snapshot_dir,
+            self.planner.registry(),
+            &position,
+            now,
+        ) {
             tracing::error!(error = %e, "Snapshot failed; the journal is kept until one succeeds.");
             return;
         }
         let cutoff = journal::file_name(now - self.settings.journal_retention);
         match self.journal.delete_before(&cutoff, &position) {
-            Ok(deleted) if !deleted.is_empty() => tracing::info!(files = ?deleted, "Deleted journal files past retention."),
+            Ok(deleted) if !deleted.is_empty() => {
+                tracing::info!(files = ?deleted, "Deleted journal files past retention.")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "Journal retention failed."),
         }
-        self.telemetry.journal_bytes(journal::total_bytes(&self.settings.journal_dir));
+        self.telemetry
+            .journal_bytes(journal::total_bytes(&self.settings.journal_dir));
     }
 
     /// Journals, applies and answers one group; returns whether it wrote without syncing.
-    fn process(&mut self, mut group: Vec<(Box<Batch>, oneshot::Sender<Outcome>)>, buf: &mut Vec<u8>) -> bool {
+    fn process(
+        &mut self,
+        mut group: Vec<(Box<Batch>, oneshot::Sender<Outcome>)>,
+        buf: &mut Vec<u8>,
+    ) -> bool {
         let now = now();
         self.ids.expire(now - self.settings.idempotency_window);
         buf.clear();
@@ -287,7 +308,9 @@ impl Writer {
             tracing::error!(error = %e, "Journal write failed; refusing batches until it recovers.");
             *self.shared.journal_error.lock() = Some(message.clone());
             for (batch, reply) in group {
-                self.shared.queued.fetch_sub(batch.events.len() + batch.rejected.len(), Ordering::Relaxed);
+                self.shared
+                    .queued
+                    .fetch_sub(batch.events.len() + batch.rejected.len(), Ordering::Relaxed);
                 let _ = reply.send(Outcome::Unavailable(message.clone()));
             }
             return false;
@@ -306,7 +329,8 @@ impl Writer {
                         apply(&self.planner, &mut batch, ops);
                     }
                     Verdict::Duplicate => {
-                        self.telemetry.events_duplicate(batch.events[e].kind.as_str(), 1);
+                        self.telemetry
+                            .events_duplicate(batch.events[e].kind.as_str(), 1);
                         duplicates.push(line);
                     }
                     Verdict::Reject(r) => {
@@ -315,8 +339,13 @@ impl Writer {
                     }
                 }
             }
-            self.shared.queued.fetch_sub(batch.events.len() + batch.rejected.len(), Ordering::Relaxed);
-            let _ = reply.send(Outcome::Done { duplicates, rejected });
+            self.shared
+                .queued
+                .fetch_sub(batch.events.len() + batch.rejected.len(), Ordering::Relaxed);
+            let _ = reply.send(Outcome::Done {
+                duplicates,
+                rejected,
+            });
         }
         self.shared.changed();
         written > 0 && self.settings.fsync != FsyncMode::Batch
@@ -324,7 +353,13 @@ impl Writer {
 
     /// Checks that the series event `e` would create fit under the limits, counting those that
     /// events accepted earlier in this group will create.
-    fn resolve(&self, batch: &Batch, e: usize, pending: &mut Pending, new_total: &mut usize) -> Result<(), Rejection> {
+    fn resolve(
+        &self,
+        batch: &Batch,
+        e: usize,
+        pending: &mut Pending,
+        new_total: &mut usize,
+    ) -> Result<(), Rejection> {
         let planner = &*self.planner;
         let mut fresh: Vec<(u32, &str)> = Vec::new();
         for op in &batch.ops[batch.events[e].ops.start as usize..batch.events[e].ops.end as usize] {
@@ -342,7 +377,8 @@ impl Writer {
             fresh.push((op.family, key));
         }
         for &(f, _) in &fresh {
-            let family_new = pending.keys.get(&f).map_or(0, HashSet::len) + fresh.iter().filter(|(g, _)| *g == f).count();
+            let family_new = pending.keys.get(&f).map_or(0, HashSet::len)
+                + fresh.iter().filter(|(g, _)| *g == f).count();
             planner
                 .family(batch, f)
                 .check_room(family_new, *new_total + fresh.len())

@@ -38,7 +38,10 @@ pub fn escape_label_value(value: &str, out: &mut String) {
 }
 
 /// Appends the inside of a label block, `a="x",b="y"`, for the pairs whose value is present.
-pub fn render_labels<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>, out: &mut String) {
+pub fn render_labels<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    out: &mut String,
+) {
     let mut first = true;
     for (name, value) in pairs {
         let Some(value) = value else { continue };
@@ -78,7 +81,10 @@ mod tests {
     #[test]
     fn renders_and_escapes() {
         let mut out = String::new();
-        render_labels([("a", Some("x")), ("b", None), ("c", Some("q\"\\\n"))], &mut out);
+        render_labels(
+            [("a", Some("x")), ("b", None), ("c", Some("q\"\\\n"))],
+            &mut out,
+        );
         assert_eq!(out, r#"a="x",c="q\"\\\n""#);
     }
 }
