@@ -47,6 +47,29 @@ pub struct AppState {
 /// Shared state handle.
 pub type Shared = Arc<AppState>;
 
+impl AppState {
+    /// The state of an exporter process: its ingest pipeline and the exporter's health checks.
+    pub fn exporter(
+        config: &crate::config::Config,
+        ingest: Arc<Ingest>,
+        telemetry: Arc<Telemetry>,
+        tokens: Tokens,
+    ) -> Shared {
+        let mut health = health::Health::default();
+        health.add(health::ExporterHealth {
+            ingest: ingest.clone(),
+            heartbeat_timeout: config.exporter.heartbeat_timeout.as_duration(),
+        });
+        Arc::new(AppState {
+            ingest: Some(ingest),
+            telemetry,
+            tokens,
+            health,
+            max_body_bytes: config.exporter.limits.max_body_bytes,
+        })
+    }
+}
+
 /// The router of a process with `state`.
 pub fn router(state: Shared) -> Router {
     let mut router = Router::new()

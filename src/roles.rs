@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{self, AppState, health};
+use crate::api::{self, AppState};
 use crate::config::{Config, ConfigError};
 use crate::exporter::Registry;
 use crate::ingest::{Ingest, StartError};
@@ -103,18 +103,7 @@ impl Exporter {
             "Registry restored."
         );
         let ingest = Arc::new(ingest);
-        let mut health = health::Health::default();
-        health.add(health::ExporterHealth {
-            ingest: ingest.clone(),
-            heartbeat_timeout: config.exporter.heartbeat_timeout.as_duration(),
-        });
-        let state = Arc::new(AppState {
-            ingest: Some(ingest.clone()),
-            telemetry,
-            tokens,
-            health,
-            max_body_bytes: limits.max_body_bytes,
-        });
+        let state = AppState::exporter(config, ingest.clone(), telemetry, tokens);
         let addr = config
             .server
             .listen
