@@ -122,8 +122,9 @@ fn encode_family(family: &Family, format: Format, out: &mut Vec<u8>) {
                 })
                 .collect();
             les.push(b"+Inf".to_vec());
+            let mut counts = Vec::with_capacity(les.len());
             family.for_each(|s| {
-                let (sum, counts) = s.histogram();
+                let sum = s.histogram_into(&mut counts);
                 for (le, count) in les.iter().zip(&counts) {
                     out.extend_from_slice(name.as_bytes());
                     out.extend_from_slice(b"_bucket");

@@ -112,6 +112,18 @@ impl Series {
         self.cells[1 + i].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Writes the cumulative bucket counts of a histogram series into `counts` (the last is
+    /// the `+Inf` count) and returns the sum.
+    pub fn histogram_into(&self, counts: &mut Vec<u64>) -> f64 {
+        counts.clear();
+        let mut acc = 0;
+        counts.extend(self.cells[1..].iter().map(|c| {
+            acc += c.load(Ordering::Relaxed);
+            acc
+        }));
+        f64::from_bits(self.cells[0].load(Ordering::Relaxed))
+    }
+
     /// Sum and cumulative bucket counts of a histogram series (the last is the `+Inf` count).
     pub fn histogram(&self) -> (f64, Vec<u64>) {
         let sum = f64::from_bits(self.cells[0].load(Ordering::Relaxed));

@@ -87,4 +87,31 @@ mod tests {
         );
         assert_eq!(out, r#"a="x",c="q\"\\\n""#);
     }
+
+    fn unescape(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some(c) => out.push(c),
+                    None => panic!("dangling escape"),
+                }
+            } else {
+                assert!(c != '"' && c != '\n', "unescaped {c:?} in {s:?}");
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_round_trips(value in ".*") {
+            let mut out = String::new();
+            escape_label_value(&value, &mut out);
+            proptest::prop_assert_eq!(unescape(&out), value);
+        }
+    }
 }
