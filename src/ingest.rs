@@ -188,42 +188,48 @@ impl Ingest {
         };
         let restored = snapshot::load(&snapshot_dir, &registry).map_err(err(&snapshot_dir))?;
         let mut recovery = Recovery::default();
-        let from = match restored {
+        let (from, snapshot_ids, snapshot_at) = match restored {
             Some(r) => {
                 if !r.skipped.is_empty() {
                     tracing::warn!(families = ?r.skipped, "Snapshot families skipped: their type or buckets changed.");
                 }
                 recovery.snapshot_series = r.series;
-                r.position
+                (r.position, r.ids, r.written_at)
             }
-            None => journal::Position::default(),
+            None => (journal::Position::default(), Vec::new(), 0.0),
         };
         let window = exporter.idempotency_window.as_duration().as_secs_f64();
         let now = writer::now();
-        let window_start = journal::file_name(now - window);
-        let scan_from = std::cmp::min(
-            from.clone(),
-            journal::Position {
-                file: window_start,
-                offset: 0,
-            },
-        );
         let mut ids = IdWindow::default();
-        let end = journal::replay(&journal_dir, &scan_from, |pos, line| {
-            if *pos >= from {
-                let mut batch = Batch::default();
-                planner.plan_line(&mut batch, 1, line, now);
-                if let Some(event) = batch.events.first() {
-                    let ops = event.ops.clone();
-                    writer::apply(&planner, &mut batch, ops);
-                    recovery.replayed += 1;
-                } else if let Some((_, r)) = batch.rejected.first() {
-                    tracing::warn!(file = %pos.file, offset = pos.offset, error = %r.message, "Journal line no longer applies; skipped.");
-                }
+        for (id, seen) in &snapshot_ids {
+            if *seen >= now - window {
+                ids.insert(id, *seen);
             }
-            remember_id(&mut ids, line, now - window);
+        }
+        let end = journal::replay(&journal_dir, &from, |pos, line| {
+            let mut batch = Batch::default();
+            planner.plan_line(&mut batch, 1, line, now);
+            if let Some(event) = batch.events.first() {
+                if let Some(id) = &event.id {
+                    // Arrival is not journaled: it lies after the snapshot, within the file's
+                    // UTC day and before now. The event's own time is the guess when it falls
+                    // there; otherwise the latest possible arrival, so an id is remembered
+                    // longer rather than forgotten early.
+                    let day = journal::day_start(&pos.file).unwrap_or(0.0);
+                    let low = snapshot_at.max(day);
+                    let high = now.min(day + 86_400.0).max(low);
+                    let seen = if (low..=high).contains(&event.ts) { event.ts } else { high };
+                    ids.insert(batch.key(id), seen);
+                }
+                let ops = event.ops.clone();
+                writer::apply(&planner, &mut batch, ops);
+                recovery.replayed += 1;
+            } else if let Some((_, r)) = batch.rejected.first() {
+                tracing::warn!(file = %pos.file, offset = pos.offset, error = %r.message, "Journal line no longer applies; skipped.");
+            }
         })
         .map_err(err(&journal_dir))?;
+        ids.expire(now - window);
         recovery.ids = ids.len();
         let journal =
             journal::Journal::open(&journal_dir, end.as_ref()).map_err(err(&journal_dir))?;
@@ -462,26 +468,6 @@ impl Ingest {
 impl Drop for Ingest {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-fn remember_id(ids: &mut IdWindow, line: &[u8], cutoff: f64) {
-    if !line.windows(5).any(|w| w == b"\"id\":") && !line.windows(6).any(|w| w == b"\"id\" :") {
-        return;
-    }
-    #[derive(serde::Deserialize)]
-    struct IdOnly<'a> {
-        #[serde(borrow)]
-        id: Option<std::borrow::Cow<'a, str>>,
-        ts: Option<event::Ts>,
-    }
-    if let Ok(IdOnly {
-        id: Some(id),
-        ts: Some(ts),
-    }) = serde_json::from_slice::<IdOnly<'_>>(line)
-        && ts.0 >= cutoff
-    {
-        ids.insert(&id, ts.0);
     }
 }
 

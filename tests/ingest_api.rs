@@ -668,3 +668,88 @@ async fn a_full_queue_is_429_with_retry_after() {
         .sum();
     assert_eq!(total, f64::from(ok * 10));
 }
+
+#[tokio::test]
+async fn rejected_metric_events_register_nothing() {
+    let x = start("exporter:\n  limits:\n    max_series_per_family: 1\n");
+    let events = [
+        r#"{"type":"metric","kind":"counter","name":"q","value":1,"labels":{"a":"1"}}"#,
+        r#"{"type":"metric","kind":"counter","name":"q","value":1,"labels":{"a":"2"}}"#,
+        r#"{"type":"metric","kind":"gauge","name":"r","value":1,"ts":null}"#,
+        r#"{"type":"metric","kind":"histogram","name":"h","value":1}"#,
+        r#"{"type":"metric","kind":"gauge","name":"h_count","value":1}"#,
+        r#"{"type":"metric","kind":"counter","name":"_total","value":1}"#,
+        r#"{"type":"metric","kind":"histogram","name":"neg","value":-1}"#,
+    ];
+    let (_, _, body) = send(&x.router, ndjson(&events.join("\n"))).await;
+    let reply = json(&body);
+    assert_eq!(reply["accepted"], 2, "{body}");
+    let errors: Vec<&str> = reply["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "family q is at its limit of 1 series",
+            "invalid type: null, expected an RFC 3339 time or Unix seconds",
+            "metric h_count clashes with the samples of histogram h",
+            "metric name \"_total\" leaves an empty family name",
+            "value (a histogram observation) must be a finite number ≥ 0, not -1",
+        ]
+    );
+    // `r` was never applied, so a counter of that name is fine; `neg` neither.
+    let (_, _, body) = send(&x.router, ndjson("{\"type\":\"metric\",\"kind\":\"counter\",\"name\":\"r\",\"value\":1}\n{\"type\":\"metric\",\"kind\":\"gauge\",\"name\":\"neg\",\"value\":-1}")).await;
+    assert_eq!(json(&body)["accepted"], 2, "{body}");
+}
+
+#[tokio::test]
+async fn an_event_with_an_old_ts_stays_a_duplicate_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "exporter:\n  idempotency_window: 1h\n");
+    let event = r#"{"type":"decision","decision":"buy","id":"old-1","ts":"2020-01-01T00:00:00Z"}"#;
+    {
+        let (router, _ingest) = start_in(&cfg, Tokens::default());
+        assert_eq!(json(&send(&router, ndjson(event)).await.2)["accepted"], 1);
+        assert_eq!(json(&send(&router, ndjson(event)).await.2)["duplicates"], 1);
+    }
+    for keep_snapshot in [true, false] {
+        if !keep_snapshot {
+            std::fs::remove_dir_all(dir.path().join("snapshot")).unwrap();
+        }
+        let (router, _ingest) = start_in(&cfg, Tokens::default());
+        assert_eq!(
+            json(&send(&router, ndjson(event)).await.2)["duplicates"],
+            1,
+            "snapshot kept: {keep_snapshot}"
+        );
+        assert!(
+            metrics(&router)
+                .await
+                .contains("trading_decisions_total{engine=\"default\",decision=\"buy\"} 1.0\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn positions_listed_without_fields_are_kept() {
+    let x = start("");
+    send(&x.router, ndjson(r#"{"type":"portfolio","positions":[{"symbol":"A","quantity":1,"value":2},{"symbol":"B","quantity":3,"value":4}]}"#)).await;
+    send(
+        &x.router,
+        ndjson(r#"{"type":"portfolio","positions":[{"symbol":"A","value":5}]}"#),
+    )
+    .await;
+    let m = metrics(&x.router).await;
+    assert!(
+        m.contains("trading_position_quantity{engine=\"default\",symbol=\"A\"} 1.0\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("trading_position_value{engine=\"default\",symbol=\"A\"} 5.0\n"),
+        "{m}"
+    );
+    assert!(!m.contains("symbol=\"B\""), "{m}");
+}

@@ -811,7 +811,7 @@ const MORE_CASES: &str = r#"
 - api code empty | {"type": "api_call", "api": "a", "code": ""}
 - api code a fraction | {"type": "api_call", "api": "a", "code": 1.5}
 - api code a boolean | {"type": "api_call", "api": "a", "code": true}
-- api code past i64 | {"type": "api_call", "api": "a", "code": 9223372036854775808}
++ api code past i64 | {"type": "api_call", "api": "a", "code": 9223372036854775808}
 - api negative duration | {"type": "api_call", "api": "a", "duration_seconds": -0.1}
 - error message a number | {"type": "error", "component": "c", "kind": "k", "message": 1}
 - span negative duration | {"type": "span", "function": "f", "duration_seconds": -0.5}
@@ -824,7 +824,7 @@ const MORE_CASES: &str = r#"
 + gauge with a colon | {"type": "metric", "kind": "gauge", "name": "job:queue_depth", "value": 1}
 - gauge named _total | {"type": "metric", "kind": "gauge", "name": "depth_total", "value": 1}
 - histogram named _total | {"type": "metric", "kind": "histogram", "name": "latency_total", "value": 1}
-+ histogram negative | {"type": "metric", "kind": "histogram", "name": "signed_seconds", "value": -1}
+- histogram negative | {"type": "metric", "kind": "histogram", "name": "signed_seconds", "value": -1}
 - name trading_ | {"type": "metric", "kind": "gauge", "name": "trading_custom", "value": 1}
 - name tradewatch_ | {"type": "metric", "kind": "gauge", "name": "tradewatch_custom", "value": 1}
 - name process_ | {"type": "metric", "kind": "gauge", "name": "process_custom", "value": 1}

@@ -299,11 +299,45 @@ struct Limits {
     total: AtomicUsize,
 }
 
+impl Limits {
+    fn check(
+        &self,
+        family: &str,
+        family_len: usize,
+        total_new: usize,
+    ) -> Result<(), SeriesLimitError> {
+        if family_len > self.per_family {
+            return Err(SeriesLimitError::Family {
+                family: family.to_owned(),
+                limit: self.per_family,
+            });
+        }
+        if self.total.load(Ordering::Relaxed) + total_new > self.max_total {
+            return Err(SeriesLimitError::Total {
+                limit: self.max_total,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// An ordered set of metric families with series limits.
 pub struct Registry {
     families: RwLock<Vec<Arc<Family>>>,
     by_name: RwLock<HashMap<String, usize>>,
+    /// Every sample name a family writes (and its own name), with the family that owns it.
+    samples: RwLock<HashMap<String, usize>>,
     limits: Arc<Limits>,
+}
+
+/// The names a family of this type occupies in an exposition: its own and its samples'.
+pub fn sample_names(name: &str, kind: MetricType) -> Vec<String> {
+    let suffixes: &[&str] = match kind {
+        MetricType::Counter => &["", "_total", "_created"],
+        MetricType::Gauge => &[""],
+        MetricType::Histogram => &["", "_bucket", "_count", "_sum", "_created"],
+    };
+    suffixes.iter().map(|s| format!("{name}{s}")).collect()
 }
 
 impl Default for Registry {
@@ -315,12 +349,22 @@ impl Default for Registry {
 /// A family could not be registered.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RegisterError {
-    /// A family of that name exists with another type or buckets.
+    /// A family of that name exists with another type.
     #[error("metric {name} is already registered as a {existing}")]
     Conflict {
         /// The family name.
         name: String,
         /// The type it was registered with.
+        existing: &'static str,
+    },
+    /// The family's samples would have the same names as another family's.
+    #[error("metric {name} clashes with the samples of {existing} {other}")]
+    Clash {
+        /// The family name.
+        name: String,
+        /// The other family.
+        other: String,
+        /// The other family's type.
         existing: &'static str,
     },
 }
@@ -331,12 +375,46 @@ impl Registry {
         Registry {
             families: RwLock::default(),
             by_name: RwLock::default(),
+            samples: RwLock::default(),
             limits: Arc::new(Limits {
                 per_family,
                 max_total: total,
                 total: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// Whether a family `name` of type `kind` could be registered: `Ok(Some)` with the existing
+    /// family of that name and type, `Ok(None)` when it is new and clashes with nothing.
+    pub fn check(
+        &self,
+        name: &str,
+        kind: MetricType,
+    ) -> Result<Option<Arc<Family>>, RegisterError> {
+        let families = self.families.read();
+        if let Some(&i) = self.by_name.read().get(name) {
+            let f = &families[i];
+            return if f.kind == kind {
+                Ok(Some(f.clone()))
+            } else {
+                Err(RegisterError::Conflict {
+                    name: name.to_owned(),
+                    existing: f.kind.as_str(),
+                })
+            };
+        }
+        let samples = self.samples.read();
+        for sample in sample_names(name, kind) {
+            if let Some(&i) = samples.get(&sample) {
+                let other = &families[i];
+                return Err(RegisterError::Clash {
+                    name: name.to_owned(),
+                    other: other.name.clone(),
+                    existing: other.kind.as_str(),
+                });
+            }
+        }
+        Ok(None)
     }
 
     /// Registers a family, or returns the existing one of the same name and type.
@@ -348,18 +426,13 @@ impl Registry {
         unit: Option<&str>,
         buckets: &[f64],
     ) -> Result<Arc<Family>, RegisterError> {
-        if let Some(f) = self.family(name) {
-            return if f.kind == kind {
-                Ok(f)
-            } else {
-                Err(RegisterError::Conflict {
-                    name: name.to_owned(),
-                    existing: f.kind.as_str(),
-                })
-            };
+        if let Some(f) = self.check(name, kind)? {
+            return Ok(f);
         }
-        let mut by_name = self.by_name.write();
+        // Re-check under the write locks: another thread may have registered meanwhile.
         let mut families = self.families.write();
+        let mut by_name = self.by_name.write();
+        let mut samples = self.samples.write();
         if let Some(&i) = by_name.get(name) {
             let f = families[i].clone();
             return if f.kind == kind {
@@ -370,6 +443,15 @@ impl Registry {
                     existing: f.kind.as_str(),
                 })
             };
+        }
+        let names = sample_names(name, kind);
+        if let Some(&i) = names.iter().find_map(|n| samples.get(n)) {
+            let other = &families[i];
+            return Err(RegisterError::Clash {
+                name: name.to_owned(),
+                other: other.name.clone(),
+                existing: other.kind.as_str(),
+            });
         }
         let family = Arc::new(Family {
             name: name.to_owned(),
@@ -384,7 +466,9 @@ impl Registry {
             series: RwLock::default(),
             limits: self.limits.clone(),
         });
-        by_name.insert(name.to_owned(), families.len());
+        let i = families.len();
+        by_name.insert(name.to_owned(), i);
+        samples.extend(names.into_iter().map(|n| (n, i)));
         families.push(family.clone());
         Ok(family)
     }
@@ -398,6 +482,16 @@ impl Registry {
     /// Every family, in registration order.
     pub fn families(&self) -> Vec<Arc<Family>> {
         self.families.read().clone()
+    }
+
+    /// Whether family `name` may hold `family_len` series and the registry `total_new` more.
+    pub fn check_room(
+        &self,
+        name: &str,
+        family_len: usize,
+        total_new: usize,
+    ) -> Result<(), SeriesLimitError> {
+        self.limits.check(name, family_len, total_new)
     }
 
     /// Series held across all families.
@@ -521,10 +615,34 @@ mod tests {
     }
 
     #[test]
-    fn conflicting_types_are_refused() {
+    fn conflicting_types_and_clashing_samples_are_refused() {
         let r = Registry::default();
         r.register("a", MetricType::Gauge, "", None, &[]).unwrap();
         assert!(r.register("a", MetricType::Counter, "", None, &[]).is_err());
+        r.register("h", MetricType::Histogram, "", None, &[1.0])
+            .unwrap();
+        let err = r
+            .register("h_count", MetricType::Gauge, "", None, &[])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "metric h_count clashes with the samples of histogram h"
+        );
+        r.register("c", MetricType::Counter, "", None, &[]).unwrap();
+        assert!(
+            r.register("c_total", MetricType::Gauge, "", None, &[])
+                .is_err()
+        );
+        assert!(
+            r.register("c_created", MetricType::Gauge, "", None, &[])
+                .is_err()
+        );
+        assert!(
+            r.register("x", MetricType::Histogram, "", None, &[1.0])
+                .is_ok()
+        );
+        assert!(r.check("x", MetricType::Histogram).unwrap().is_some());
+        assert!(r.check("y", MetricType::Gauge).unwrap().is_none());
     }
 
     #[test]

@@ -162,17 +162,41 @@ pub struct Code<'a>(pub Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Code<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Code<'a>, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<'a> {
-            Int(i64),
-            Str(#[serde(borrow)] Cow<'a, str>),
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Code<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Code<'de>, E> {
+                Ok(Code(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Code<'de>, E> {
+                Ok(Code(Cow::Owned(v.to_owned())))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Code<'de>, E> {
+                Ok(Code(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Code<'de>, E> {
+                Ok(Code(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Code<'de>, E> {
+                if v.fract() == 0.0 && v.abs() < 1e15 {
+                    Ok(Code(Cow::Owned((v as i64).to_string())))
+                } else {
+                    Err(E::custom(format_args!(
+                        "code must be a string or an integer, not {v}"
+                    )))
+                }
+            }
         }
-        Ok(match Raw::deserialize(d)? {
-            Raw::Int(i) => Code(Cow::Owned(i.to_string())),
-            Raw::Str(s) => Code(s),
-        })
+        d.deserialize_any(V)
     }
+}
+
+/// Reads a present `ts`, refusing `null` (a missing `ts` is simply left out).
+fn present_ts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Ts>, D::Error> {
+    Ts::deserialize(d).map(Some)
 }
 
 /// One open position in a `portfolio` event.
@@ -196,6 +220,7 @@ pub struct Position<'a> {
 pub struct RawEvent<'a> {
     #[serde(rename = "type", borrow)]
     pub kind_: Cow<'a, str>,
+    #[serde(default, deserialize_with = "present_ts")]
     pub ts: Option<Ts>,
     #[serde(borrow)]
     pub id: Option<Cow<'a, str>>,
@@ -394,6 +419,26 @@ mod tests {
         assert_eq!(e.ts.unwrap().0, 1767323045.25);
         assert!(decode(br#"{"type":"heartbeat","ts":"yesterday"}"#).is_err());
         assert!(decode(br#"{"type":"heartbeat","ts":-1}"#).is_err());
+        let null = decode(br#"{"type":"heartbeat","ts":null}"#).unwrap_err();
+        assert_eq!(
+            null.message,
+            "invalid type: null, expected an RFC 3339 time or Unix seconds"
+        );
+    }
+
+    #[test]
+    fn codes() {
+        for (raw, code) in [
+            (r#""E42""#, "E42"),
+            ("500", "500"),
+            ("500.0", "500"),
+            ("-1", "-1"),
+        ] {
+            let text = format!(r#"{{"type":"api_call","api":"a","code":{raw}}}"#);
+            assert_eq!(decode(text.as_bytes()).unwrap().code.unwrap().0, code);
+        }
+        let err = decode(br#"{"type":"api_call","api":"a","code":1.5}"#).unwrap_err();
+        assert_eq!(err.message, "code must be a string or an integer, not 1.5");
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub fn file_name(unix: f64) -> String {
     format!("{}.jsonl", t.format("%Y-%m-%d"))
 }
 
+/// The Unix time at which a journal file's UTC day starts.
+pub fn day_start(file: &str) -> Option<f64> {
+    let date = chrono::NaiveDate::parse_from_str(file.get(..10)?, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp() as f64)
+}
+
 /// The journal files in `dir`, oldest first.
 pub fn files(dir: &Path) -> io::Result<Vec<String>> {
     let mut names = Vec::new();

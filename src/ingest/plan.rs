@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::event::{EVENT_TYPES, EventType, RawEvent, Rejection, decode};
 use crate::config::Limits;
 use crate::exporter::catalog::{Id, keys};
-use crate::exporter::registry::{Family, MetricType, RegisterError};
+use crate::exporter::registry::{Family, MetricType, sample_names};
 use crate::exporter::{Catalog, DEFAULT_SECONDS_BUCKETS, Registry};
 use crate::model::names::{is_valid_label_name, is_valid_metric_name, render_labels};
 
@@ -29,8 +29,10 @@ pub enum Action {
         gauge: u32,
     },
     /// Removes the series of the family whose label block starts with the key and that this
-    /// event did not set (positions that left the portfolio).
+    /// event did not `Set` or `Keep` (positions that left the portfolio).
     Prune,
+    /// Marks a series as still present for a later `Prune` of the same event; changes nothing.
+    Keep,
 }
 
 /// One operation on one series.
@@ -72,12 +74,28 @@ pub struct Batch {
     pub events: Vec<Planned>,
     /// Their operations.
     pub ops: Vec<Op>,
-    /// Families of `metric` events, indexed from the catalog's length.
-    pub custom: Vec<Arc<Family>>,
+    /// Families of `metric` events, indexed from the catalog's length; registered only when an
+    /// event of theirs applies.
+    pub custom: Vec<CustomFamily>,
     /// Rejected lines.
     pub rejected: Vec<(u32, Rejection)>,
     /// Events decoded, by type (for `tradewatch_events_received_total`).
     pub received: [u64; EVENT_TYPES.len()],
+}
+
+/// A family a `metric` event names.
+#[derive(Debug)]
+pub struct CustomFamily {
+    /// The family name (a counter's without `_total`).
+    pub name: String,
+    /// Its type.
+    pub kind: MetricType,
+    /// Help text, from the event that first names it.
+    pub help: String,
+    /// Histogram buckets.
+    pub buckets: Vec<f64>,
+    /// The registered family, once an event of it applied.
+    pub registered: Option<Arc<Family>>,
 }
 
 impl Batch {
@@ -129,12 +147,45 @@ impl Planner {
         &self.registry
     }
 
-    /// The family an operation names.
-    pub fn family<'b>(&'b self, batch: &'b Batch, index: u32) -> &'b Arc<Family> {
+    /// The catalog family an operation names, or `Err` with the batch's custom family.
+    pub fn family<'b>(
+        &'b self,
+        batch: &'b Batch,
+        index: u32,
+    ) -> Result<&'b Arc<Family>, &'b CustomFamily> {
         let i = index as usize;
         self.families
             .get(i)
-            .unwrap_or_else(|| &batch.custom[i - self.families.len()])
+            .ok_or_else(|| &batch.custom[i - self.families.len()])
+    }
+
+    /// The registered family an operation names, registering a custom family on first use;
+    /// `None` when it cannot be registered (a replayed event whose name now clashes).
+    pub fn family_to_apply(&self, batch: &mut Batch, index: u32) -> Option<Arc<Family>> {
+        let i = index as usize;
+        if let Some(f) = self.families.get(i) {
+            return Some(f.clone());
+        }
+        let custom = &mut batch.custom[i - self.families.len()];
+        if let Some(f) = &custom.registered {
+            return Some(f.clone());
+        }
+        match self.registry.register(
+            &custom.name,
+            custom.kind,
+            &custom.help,
+            None,
+            &custom.buckets,
+        ) {
+            Ok(f) => {
+                custom.registered = Some(f.clone());
+                Some(f)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Metric family cannot be registered; its operation is skipped.");
+                None
+            }
+        }
     }
 
     /// Plans one event given as its raw JSON text, at `line`; `now` stands in for a missing `ts`.
@@ -390,6 +441,11 @@ impl Planner {
                 if let Some(positions) = &e.positions {
                     for p in positions {
                         let symbol = self.label("positions[].symbol", &p.symbol)?;
+                        for id in [Id::position_quantity, Id::position_value] {
+                            plan.push(id, Action::Keep, |k| {
+                                keys::position_value(k, engine, symbol)
+                            });
+                        }
                         if let Some(q) = p.quantity {
                             plan.push(Id::position_quantity, Action::Set(q), |k| {
                                 keys::position_quantity(k, engine, symbol)
@@ -575,7 +631,24 @@ impl Planner {
         let family_name = match kind {
             MetricType::Counter => {
                 non_negative("value (a counter increment)", value)?;
-                name.strip_suffix("_total").unwrap_or(name)
+                match name.strip_suffix("_total") {
+                    Some("") => {
+                        return Err(Rejection::new(
+                            "invalid_name",
+                            "metric name \"_total\" leaves an empty family name",
+                        ));
+                    }
+                    Some(base) => base,
+                    None => name,
+                }
+            }
+            MetricType::Histogram if value < 0.0 => {
+                return Err(Rejection::new(
+                    "invalid_value",
+                    format!(
+                        "value (a histogram observation) must be a finite number ≥ 0, not {value}"
+                    ),
+                ));
             }
             _ if name.ends_with("_total") => {
                 return Err(Rejection::new(
@@ -630,18 +703,44 @@ impl Planner {
             .buckets
             .get(name)
             .map_or(DEFAULT_SECONDS_BUCKETS, Vec::as_slice);
-        let help = e.help.as_deref().unwrap_or_default();
-        let family = self
-            .registry
-            .register(family_name, kind, help, None, bounds)
-            .map_err(|err| match err {
-                RegisterError::Conflict { .. } => Rejection::new("type_conflict", err.to_string()),
-            })?;
+        self.registry
+            .check(family_name, kind)
+            .map_err(|err| Rejection::new("type_conflict", err.to_string()))?;
         let batch = &mut *plan.batch;
-        let index = match batch.custom.iter().position(|f| Arc::ptr_eq(f, &family)) {
-            Some(i) => i,
+        let index = match batch.custom.iter().position(|c| c.name == family_name) {
+            Some(i) if batch.custom[i].kind == kind => i,
+            Some(i) => {
+                return Err(Rejection::new(
+                    "type_conflict",
+                    format!(
+                        "metric {family_name} is already registered as a {}",
+                        batch.custom[i].kind.as_str()
+                    ),
+                ));
+            }
             None => {
-                batch.custom.push(family);
+                let ours = sample_names(family_name, kind);
+                if let Some(c) = batch.custom.iter().find(|c| {
+                    sample_names(&c.name, c.kind)
+                        .iter()
+                        .any(|n| ours.contains(n))
+                }) {
+                    return Err(Rejection::new(
+                        "type_conflict",
+                        format!(
+                            "metric {family_name} clashes with the samples of {} {}",
+                            c.kind.as_str(),
+                            c.name
+                        ),
+                    ));
+                }
+                batch.custom.push(CustomFamily {
+                    name: family_name.to_owned(),
+                    kind,
+                    help: e.help.as_deref().unwrap_or_default().to_owned(),
+                    buckets: bounds.to_vec(),
+                    registered: None,
+                });
                 batch.custom.len() - 1
             }
         };

@@ -32,8 +32,21 @@ struct FamilyRecord {
     series: Vec<(String, Vec<u64>)>,
 }
 
-/// Writes a snapshot of `registry` covering the journal up to `position`.
-pub fn write(dir: &Path, registry: &Registry, position: &Position, now: f64) -> io::Result<()> {
+/// The idempotency ids seen within the window, with their arrival times.
+#[derive(Serialize, Deserialize)]
+struct IdsRecord {
+    ids: Vec<(String, f64)>,
+}
+
+/// Writes a snapshot of `registry` and the idempotency `ids` (with arrival times) covering the
+/// journal up to `position`.
+pub fn write<'i>(
+    dir: &Path,
+    registry: &Registry,
+    ids: impl Iterator<Item = (&'i str, f64)>,
+    position: &Position,
+    now: f64,
+) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{FILE}.tmp"));
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
@@ -58,6 +71,11 @@ pub fn write(dir: &Path, registry: &Registry, position: &Position, now: f64) -> 
         serde_json::to_writer(&mut out, &record)?;
         out.write_all(b"\n")?;
     }
+    let ids = IdsRecord {
+        ids: ids.map(|(id, t)| (id.to_owned(), t)).collect(),
+    };
+    serde_json::to_writer(&mut out, &ids)?;
+    out.write_all(b"\n")?;
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join(FILE))?;
@@ -73,6 +91,10 @@ pub struct Restored {
     pub series: usize,
     /// Families skipped because their type or buckets changed since the snapshot.
     pub skipped: Vec<String>,
+    /// Idempotency ids with their arrival times.
+    pub ids: Vec<(String, f64)>,
+    /// When the snapshot was written, Unix seconds.
+    pub written_at: f64,
 }
 
 /// Loads the snapshot in `dir` into `registry`, if there is one.
@@ -89,10 +111,16 @@ pub fn load(dir: &Path, registry: &Registry) -> io::Result<Option<Restored>> {
     };
     let mut restored = Restored {
         position: header.position,
+        written_at: header.written_at,
         ..Restored::default()
     };
     for line in lines {
-        let record: FamilyRecord = serde_json::from_str(&line?)?;
+        let line = line?;
+        if line.starts_with("{\"ids\":") {
+            restored.ids = serde_json::from_str::<IdsRecord>(&line)?.ids;
+            continue;
+        }
+        let record: FamilyRecord = serde_json::from_str(&line)?;
         let family = match registry.family(&record.name) {
             Some(f) if f.kind() == record.kind && f.buckets() == record.buckets.as_slice() => f,
             Some(_) => {
@@ -149,11 +177,13 @@ mod tests {
             file: "2026-01-01.jsonl".into(),
             offset: 42,
         };
-        write(dir.path(), &a, &pos, 1.0).unwrap();
+        write(dir.path(), &a, [("x", 0.5)].into_iter(), &pos, 1.0).unwrap();
         let b = Registry::default();
         let restored = load(dir.path(), &b).unwrap().unwrap();
         assert_eq!(restored.position, pos);
         assert_eq!(restored.series, 3);
+        assert_eq!(restored.ids, vec![("x".to_owned(), 0.5)]);
+        assert_eq!(restored.written_at, 1.0);
         use crate::exporter::Format;
         assert_eq!(a.encode(Format::OpenMetrics), b.encode(Format::OpenMetrics));
     }

@@ -17,6 +17,7 @@ use super::journal::{self, Journal};
 use super::plan::{Action, Batch, Planner};
 use super::snapshot;
 use crate::config::FsyncMode;
+use crate::exporter::registry::{Family, MetricType, sample_names};
 use crate::telemetry::Telemetry;
 
 /// What the writer tells a submitter.
@@ -87,6 +88,11 @@ impl IdWindow {
         }
     }
 
+    /// Every id held, with the time it was seen.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.seen.iter().map(|(id, t)| (&**id, *t))
+    }
+
     /// How many ids are held.
     pub fn len(&self) -> usize {
         self.seen.len()
@@ -96,14 +102,22 @@ impl IdWindow {
 /// Applies the operations of one event (or replayed line) to the registry.
 pub fn apply(planner: &Planner, batch: &mut Batch, ops: std::ops::Range<u32>) {
     for i in ops.clone() {
-        let op = &batch.ops[i as usize];
-        let family = planner.family(batch, op.family);
-        let key = batch.key(&op.key);
-        match op.action {
+        let (index, action, key) = {
+            let op = &batch.ops[i as usize];
+            (op.family, op.action, op.key.clone())
+        };
+        let Some(family) = planner.family_to_apply(batch, index) else {
+            continue;
+        };
+        let key = batch.key(&key);
+        match action {
+            Action::Keep => {}
             Action::Prune => {
                 let keep: HashSet<&str> = batch.ops[ops.start as usize..ops.end as usize]
                     .iter()
-                    .filter(|o| o.family == op.family && o.action != Action::Prune)
+                    .filter(|o| {
+                        o.family == index && matches!(o.action, Action::Set(_) | Action::Keep)
+                    })
                     .map(|o| batch.key(&o.key))
                     .collect();
                 family.remove_where(|labels| labels.starts_with(key) && !keep.contains(labels));
@@ -118,12 +132,16 @@ pub fn apply(planner: &Planner, batch: &mut Batch, ops: std::ops::Range<u32>) {
                     Action::Max(v) => series.set_max(v),
                     Action::Observe(v) => family.observe(&series, v),
                     Action::IncIfRising { gauge } => {
-                        let was = planner.family(batch, gauge).lookup(key).map(|s| s.value());
+                        let was = planner
+                            .family(batch, gauge)
+                            .ok()
+                            .and_then(|g| g.lookup(key))
+                            .map(|s| s.value());
                         if was != Some(1.0) {
                             series.add(1.0);
                         }
                     }
-                    Action::Prune => unreachable!("handled above"),
+                    Action::Prune | Action::Keep => unreachable!("handled above"),
                 }
             }
         }
@@ -140,10 +158,42 @@ pub struct Writer {
     pub telemetry: Arc<Telemetry>,
 }
 
-/// Series that events accepted earlier in a group will create, by family.
+/// What events accepted earlier in a group will create: series by family name, and the
+/// sample names of new `metric` families with their owner.
 #[derive(Default)]
 struct Pending {
-    keys: HashMap<u32, HashSet<String>>,
+    keys: HashMap<String, HashSet<String>>,
+    samples: HashMap<String, (String, MetricType)>,
+}
+
+impl Pending {
+    fn check_family(&self, name: &str, kind: MetricType) -> Result<(), Rejection> {
+        for sample in sample_names(name, kind) {
+            if let Some((owner, owner_kind)) = self.samples.get(&sample)
+                && (owner != name || *owner_kind != kind)
+            {
+                let message = if owner == name {
+                    format!(
+                        "metric {name} is already registered as a {}",
+                        owner_kind.as_str()
+                    )
+                } else {
+                    format!(
+                        "metric {name} clashes with the samples of {} {owner}",
+                        owner_kind.as_str()
+                    )
+                };
+                return Err(Rejection::new("type_conflict", message));
+            }
+        }
+        Ok(())
+    }
+
+    fn add_family(&mut self, name: &str, kind: MetricType) {
+        for sample in sample_names(name, kind) {
+            self.samples.insert(sample, (name.to_owned(), kind));
+        }
+    }
 }
 
 impl Writer {
@@ -222,6 +272,7 @@ impl Writer {
         if let Err(e) = snapshot::write(
             &self.settings.snapshot_dir,
             self.planner.registry(),
+            self.ids.iter(),
             &position,
             now,
         ) {
@@ -351,8 +402,9 @@ impl Writer {
         written > 0 && self.settings.fsync != FsyncMode::Batch
     }
 
-    /// Checks that the series event `e` would create fit under the limits, counting those that
-    /// events accepted earlier in this group will create.
+    /// Checks that the families and series event `e` would create fit: custom families that
+    /// clash with nothing registered or pending, series under the limits, counting what events
+    /// accepted earlier in this group will create.
     fn resolve(
         &self,
         batch: &Batch,
@@ -361,32 +413,59 @@ impl Writer {
         new_total: &mut usize,
     ) -> Result<(), Rejection> {
         let planner = &*self.planner;
-        let mut fresh: Vec<(u32, &str)> = Vec::new();
-        for op in &batch.ops[batch.events[e].ops.start as usize..batch.events[e].ops.end as usize] {
-            if op.action == Action::Prune {
+        let registry = planner.registry();
+        let conflict = |err: crate::exporter::registry::RegisterError| {
+            Rejection::new("type_conflict", err.to_string())
+        };
+        let mut fresh: Vec<(&str, &str, Option<Arc<Family>>)> = Vec::new();
+        let mut new_families: Vec<(&str, MetricType)> = Vec::new();
+        let range = batch.events[e].ops.clone();
+        for op in &batch.ops[range.start as usize..range.end as usize] {
+            if matches!(op.action, Action::Prune | Action::Keep) {
                 continue;
             }
             let key = batch.key(&op.key);
-            let known = |f: u32| pending.keys.get(&f).is_some_and(|s| s.contains(key));
-            if known(op.family) || fresh.contains(&(op.family, key)) {
+            let (name, family) = match planner.family(batch, op.family) {
+                Ok(f) => (f.name(), Some(f.clone())),
+                Err(custom) => {
+                    let existing = registry
+                        .check(&custom.name, custom.kind)
+                        .map_err(conflict)?;
+                    if existing.is_none() {
+                        pending.check_family(&custom.name, custom.kind)?;
+                        new_families.push((&custom.name, custom.kind));
+                    }
+                    (custom.name.as_str(), existing)
+                }
+            };
+            let seen = pending.keys.get(name).is_some_and(|s| s.contains(key));
+            if seen || fresh.iter().any(|(n, k, _)| *n == name && *k == key) {
                 continue;
             }
-            if planner.family(batch, op.family).lookup(key).is_some() {
+            if family.as_ref().is_some_and(|f| f.lookup(key).is_some()) {
                 continue;
             }
-            fresh.push((op.family, key));
+            fresh.push((name, key, family));
         }
-        for &(f, _) in &fresh {
-            let family_new = pending.keys.get(&f).map_or(0, HashSet::len)
-                + fresh.iter().filter(|(g, _)| *g == f).count();
-            planner
-                .family(batch, f)
-                .check_room(family_new, *new_total + fresh.len())
+        let total_new = *new_total + fresh.len();
+        for (name, _, family) in &fresh {
+            let family_new = pending.keys.get(*name).map_or(0, HashSet::len)
+                + fresh.iter().filter(|(n, _, _)| n == name).count();
+            let len = family.as_ref().map_or(0, |f| f.len());
+            registry
+                .check_room(name, len + family_new, total_new)
                 .map_err(|err| Rejection::new("series_limit", err.to_string()))?;
         }
-        *new_total += fresh.len();
-        for (f, key) in fresh {
-            pending.keys.entry(f).or_default().insert(key.to_owned());
+        *new_total = total_new;
+        for (name, key, _) in fresh {
+            pending
+                .keys
+                .entry(name.to_owned())
+                .or_default()
+                .insert(key.to_owned());
+        }
+        for (name, kind) in new_families {
+            pending.add_family(name, kind);
         }
         Ok(())
     }
