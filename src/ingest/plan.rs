@@ -737,7 +737,10 @@ impl Planner {
                 batch.custom.push(CustomFamily {
                     name: family_name.to_owned(),
                     kind,
-                    help: e.help.as_deref().unwrap_or_default().to_owned(),
+                    help: match e.help.as_deref() {
+                        Some(help) if !help.is_empty() => help.to_owned(),
+                        _ => format!("{family_name}, reported by the engine."),
+                    },
                     buckets: bounds.to_vec(),
                     registered: None,
                 });
