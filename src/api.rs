@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
 use crate::config::Tokens;
+use crate::exporter::Registry;
 use crate::ingest::Ingest;
 use crate::telemetry::Telemetry;
 
@@ -34,6 +35,8 @@ pub enum Scope {
 pub struct AppState {
     /// The exporter's ingest pipeline, when this process is an exporter.
     pub ingest: Option<Arc<Ingest>>,
+    /// What the exporter's collectors read, served after the trading metrics.
+    pub collected: Option<Arc<Registry>>,
     /// The process's own metrics.
     pub telemetry: Arc<Telemetry>,
     /// Configured tokens.
@@ -48,10 +51,12 @@ pub struct AppState {
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    /// The state of an exporter process: its ingest pipeline and the exporter's health checks.
+    /// The state of an exporter process: its ingest pipeline, its collectors' registry and the
+    /// exporter's health checks.
     pub fn exporter(
         config: &crate::config::Config,
         ingest: Arc<Ingest>,
+        collected: Arc<Registry>,
         telemetry: Arc<Telemetry>,
         tokens: Tokens,
     ) -> Shared {
@@ -62,6 +67,7 @@ impl AppState {
         });
         Arc::new(AppState {
             ingest: Some(ingest),
+            collected: Some(collected),
             telemetry,
             tokens,
             health,

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::ingest::event::EVENT_TYPES;
+use crate::ingest::export::ExportFormat;
+
 /// tradewatch watches a live trading system: an OpenMetrics exporter for trading engines and a
 /// PromQL alert sidecar.
 #[derive(Debug, Parser)]
@@ -49,6 +52,9 @@ pub enum Command {
     /// Validate files without starting anything.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Read the journal of accepted events.
+    #[command(subcommand)]
+    Journal(JournalCommand),
 }
 
 /// `check` commands.
@@ -59,4 +65,47 @@ pub enum CheckCommand {
         /// The file.
         file: PathBuf,
     },
+}
+
+/// `journal` commands.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Write the events of a time range as a trade journal (CSV or JSON lines) to standard
+    /// output, one row per event with its fields flattened.
+    Export(ExportArgs),
+}
+
+/// Options of `journal export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Start of the range, inclusive: an RFC 3339 time (2026-11-01T09:30:00Z) or a date
+    /// (2026-11-01: its midnight in the time zone).
+    #[arg(long)]
+    pub from: String,
+    /// End of the range, exclusive: an RFC 3339 time, or a date (that whole day included).
+    #[arg(long)]
+    pub to: String,
+    /// Only events of this type (repeat for several).
+    #[arg(long = "type", value_name = "TYPE", value_parser = event_types())]
+    pub types: Vec<String>,
+    /// Only events of this engine (repeat for several).
+    #[arg(long = "engine", value_name = "ENGINE")]
+    pub engines: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Configuration file: its data directory and `notifier.timezone`.
+    #[arg(long, env = "TRADEWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory, overriding the configuration's.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// IANA time zone of the `ts` column and of dates in --from and --to (America/New_York);
+    /// default `notifier.timezone` of the configuration, UTC without one.
+    #[arg(long)]
+    pub timezone: Option<String>,
+}
+
+fn event_types() -> clap::builder::PossibleValuesParser {
+    EVENT_TYPES.map(|t| t.as_str()).into()
 }

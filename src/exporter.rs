@@ -1,6 +1,8 @@
-//! The exporter role: the trading registry, its catalog of trading metrics, and `/metrics`.
+//! The exporter role: the trading registry, its catalog of trading metrics, the pull
+//! collectors, and `/metrics`.
 
 pub mod catalog;
+pub mod collectors;
 pub mod encode;
 pub mod registry;
 

@@ -2,6 +2,7 @@
 //! them durable before they apply, and restart from the last snapshot plus the journal.
 
 pub mod event;
+pub mod export;
 pub mod journal;
 pub mod plan;
 pub mod snapshot;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tradewatch::cli::{CheckCommand, Cli, Command, LogFormat, RunArgs};
+use tradewatch::cli::{CheckCommand, Cli, Command, JournalCommand, LogFormat, RunArgs};
 use tradewatch::config::Config;
 
 fn main() -> ExitCode {
@@ -66,5 +66,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         },
+        Command::Journal(JournalCommand::Export(args)) => {
+            match tradewatch::ingest::export::run(&args, std::io::stdout().lock()) {
+                Err(e) if !e.is_broken_pipe() => Err(e.into()),
+                _ => Ok(ExitCode::SUCCESS),
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::api::{self, AppState};
 use crate::config::{Config, ConfigError};
 use crate::exporter::Registry;
+use crate::exporter::collectors::Collectors;
 use crate::ingest::{Ingest, StartError};
 use crate::server::{Listener, ServerError};
 use crate::telemetry::Telemetry;
@@ -52,6 +53,7 @@ pub struct Exporter {
     pub addr: SocketAddr,
     listener: Listener,
     ingest: Arc<Ingest>,
+    collectors: Collectors,
     router: axum::Router,
     _lock: std::fs::File,
 }
@@ -78,7 +80,8 @@ fn lock(config: &Config, role: &'static str) -> Result<std::fs::File, RoleError>
 }
 
 impl Exporter {
-    /// Locks the data directory, restores the registry and binds the listener.
+    /// Locks the data directory, restores the registry, binds the listener and starts the
+    /// collectors.
     pub async fn start(config: &Config) -> Result<Exporter, RoleError> {
         let tokens = config.server.auth.load_tokens()?;
         let lock = lock(config, "exporter")?;
@@ -103,17 +106,22 @@ impl Exporter {
             "Registry restored."
         );
         let ingest = Arc::new(ingest);
-        let state = AppState::exporter(config, ingest.clone(), telemetry, tokens);
+        let trading = Some(ingest.registry().clone());
+        let mut collectors = Collectors::new(&config.exporter, trading, telemetry.clone());
+        let collected = collectors.registry().clone();
+        let state = AppState::exporter(config, ingest.clone(), collected, telemetry, tokens);
         let addr = config
             .server
             .listen
             .unwrap_or_else(|| EXPORTER_LISTEN.parse().expect("valid default"));
         let listener = Listener::bind(addr, config.server.tls.as_ref()).await?;
         let addr = listener.local_addr().map_err(ServerError::Serve)?;
+        collectors.start();
         Ok(Exporter {
             addr,
             listener,
             ingest,
+            collectors,
             router: api::router(state),
             _lock: lock,
         })
@@ -124,7 +132,8 @@ impl Exporter {
         &self.ingest
     }
 
-    /// Serves until `shutdown`, drains, then lets the journal finish and snapshot.
+    /// Serves until `shutdown`, drains, stops the collectors, then lets the journal finish and
+    /// snapshot.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -138,6 +147,7 @@ impl Exporter {
         let Exporter {
             listener,
             ingest,
+            collectors,
             router,
             _lock,
             ..
@@ -145,6 +155,7 @@ impl Exporter {
         let served = listener
             .serve(router, shutdown, Duration::from_secs(10))
             .await;
+        collectors.stop().await;
         tracing::info!("Stopped accepting; writing a snapshot.");
         tokio::task::spawn_blocking(move || ingest.shutdown())
             .await

@@ -23,6 +23,8 @@ pub struct Telemetry {
     journal_bytes: Arc<Family>,
     journal_fsync: Arc<Family>,
     journal_errors: Arc<Family>,
+    collector_duration: Arc<Family>,
+    collector_errors: Arc<Family>,
     process: ProcessFamilies,
 }
 
@@ -114,6 +116,16 @@ impl Telemetry {
                 "tradewatch_journal_errors",
                 Counter,
                 "Journal writes or fsyncs that failed.",
+            ),
+            collector_duration: reg(
+                "tradewatch_collector_duration_seconds",
+                Histogram,
+                "Duration of collections, by collector.",
+            ),
+            collector_errors: reg(
+                "tradewatch_collector_errors",
+                Counter,
+                "Collections that failed or timed out, by collector.",
             ),
             process: ProcessFamilies {
                 cpu: reg(
@@ -212,6 +224,25 @@ impl Telemetry {
             .get_or_create("")
             .expect("no limits")
             .set(bytes as f64);
+    }
+
+    /// Creates `collector`'s error counter at zero, so its rate is defined before a failure.
+    pub fn collector_declared(&self, collector: &str) {
+        add(&self.collector_errors, &label("collector", collector), 0.0);
+    }
+
+    /// Records how long a collection of `collector` took, whether it failed or not.
+    pub fn collector_duration(&self, collector: &str, took: Duration) {
+        let s = self
+            .collector_duration
+            .get_or_create(&label("collector", collector))
+            .expect("no limits");
+        self.collector_duration.observe(&s, took.as_secs_f64());
+    }
+
+    /// Counts a failed (or timed-out) collection of `collector`.
+    pub fn collector_error(&self, collector: &str) {
+        add(&self.collector_errors, &label("collector", collector), 1.0);
     }
 
     fn refresh_process(&self) {

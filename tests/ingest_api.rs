@@ -39,7 +39,7 @@ fn start_in(config: &Config, tokens: Tokens) -> (Router, Arc<Ingest>) {
     let telemetry = Arc::new(Telemetry::new());
     let (ingest, _) = Ingest::start(config, registry, telemetry.clone()).unwrap();
     let ingest = Arc::new(ingest);
-    let state = AppState::exporter(config, ingest.clone(), telemetry, tokens);
+    let state = AppState::exporter(config, ingest.clone(), Arc::default(), telemetry, tokens);
     (router(state), ingest)
 }
 

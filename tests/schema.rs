@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use tradewatch::api::{AppState, router};
 use tradewatch::config::{Config, Tokens};
+use tradewatch::exporter::collectors::files;
 use tradewatch::exporter::{Catalog, MetricType, Registry};
 use tradewatch::ingest::Ingest;
 use tradewatch::ingest::event::EVENT_TYPES;
@@ -33,8 +34,9 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The fields every event may carry besides its type's.
 const COMMON: [&str; 6] = ["type", "ts", "id", "engine", "strategy", "attrs"];
 
-/// Catalog metrics that no event feeds (the README says so in their row).
-const NOT_FED_BY_EVENTS: [&str; 1] = ["trading_artifact_updated_timestamp_seconds"];
+/// Trading metrics that collectors write and no event feeds (the README says so in their row):
+/// listed after the catalog's in the README's table, and not in the catalog.
+const COLLECTED: [(&str, MetricType); 1] = [(files::METRIC, MetricType::Gauge)];
 
 // ---------------------------------------------------------------------------------------------
 // An exporter in-process
@@ -58,7 +60,13 @@ fn exporter() -> Exporter {
     ));
     let telemetry = Arc::new(Telemetry::new());
     let (ingest, _) = Ingest::start(&config, registry, telemetry.clone()).unwrap();
-    let state = AppState::exporter(&config, Arc::new(ingest), telemetry, Tokens::default());
+    let state = AppState::exporter(
+        &config,
+        Arc::new(ingest),
+        Arc::default(),
+        telemetry,
+        Tokens::default(),
+    );
     Exporter {
         router: router(state),
         _dir: dir,
@@ -420,7 +428,7 @@ async fn readme_examples_feed_every_metric_of_the_readme_catalog() {
     let readme = readme();
     for row in table_after(&readme, "### Trading metrics") {
         let name = backticked(&row[0]).remove(0);
-        if NOT_FED_BY_EVENTS.contains(&name.as_str()) {
+        if COLLECTED.iter().any(|(collected, _)| *collected == name) {
             continue;
         }
         let fed = text.lines().any(|l| {
@@ -448,11 +456,18 @@ fn readme_metric_tables_list_what_the_exporter_serves() {
     let readme = readme();
     let registry = Registry::default();
     let catalog = Catalog::new(&registry, &BTreeMap::new());
-    let expected: Vec<(String, &str)> = catalog
+    let mut expected: Vec<(String, &str)> = catalog
         .all()
         .iter()
         .map(|f| (exposed_name(f.name(), f.kind()), f.kind().as_str()))
         .collect();
+    for (name, kind) in COLLECTED {
+        assert!(
+            !expected.iter().any(|(n, _)| n == name),
+            "{name} is both in the catalog and collected: it would be served twice"
+        );
+        expected.push((exposed_name(name, kind), kind.as_str()));
+    }
     let listed: Vec<(String, String)> = table_after(&readme, "### Trading metrics")
         .iter()
         .map(|row| (backticked(&row[0]).remove(0), row[1].clone()))

@@ -22,8 +22,14 @@ async fn serves_tls_with_the_configured_certificate() {
     let key_file = dir.path().join("key.pem");
     std::fs::write(&cert_file, cert.cert.pem()).unwrap();
     std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
-    let tls = format!("  tls:\n    cert_file: {}\n    key_file: {}\n", cert_file.display(), key_file.display());
-    let exporter = Exporter::start(&config(&dir.path().join("data"), &tls)).await.unwrap();
+    let tls = format!(
+        "  tls:\n    cert_file: {}\n    key_file: {}\n",
+        cert_file.display(),
+        key_file.display()
+    );
+    let exporter = Exporter::start(&config(&dir.path().join("data"), &tls))
+        .await
+        .unwrap();
     let port = exporter.addr.port();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(exporter.run(async move {
@@ -43,11 +49,25 @@ async fn serves_tls_with_the_configured_certificate() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let text = client.get(format!("https://localhost:{port}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("trading_kill_switch_active{engine=\"tls\"} 1"), "{text}");
+    let text = client
+        .get(format!("https://localhost:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("trading_kill_switch_active{engine=\"tls\"} 1"),
+        "{text}"
+    );
 
     // Plain HTTP on the TLS port gets no HTTP answer.
-    let plain = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/metrics")).timeout(Duration::from_secs(5)).send().await;
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
 
     stop_tx.send(()).unwrap();
@@ -66,7 +86,10 @@ async fn one_exporter_per_data_directory() {
             assert_eq!(role, "exporter");
             assert_eq!(path, dir.path().join("exporter.lock"));
         }
-        other => panic!("expected the lock to refuse a second exporter, got {:?}", other.err()),
+        other => panic!(
+            "expected the lock to refuse a second exporter, got {:?}",
+            other.err()
+        ),
     }
     drop(first);
     let again = Exporter::start(&cfg).await;
@@ -76,8 +99,17 @@ async fn one_exporter_per_data_directory() {
 #[test]
 fn one_tls_stack_and_one_crypto_provider() {
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
-    for banned in ["openssl", "openssl-sys", "native-tls", "aws-lc-rs", "aws-lc-sys"] {
-        assert!(!lock.contains(&format!("name = \"{banned}\"\n")), "{banned} is in Cargo.lock");
+    for banned in [
+        "openssl",
+        "openssl-sys",
+        "native-tls",
+        "aws-lc-rs",
+        "aws-lc-sys",
+    ] {
+        assert!(
+            !lock.contains(&format!("name = \"{banned}\"\n")),
+            "{banned} is in Cargo.lock"
+        );
     }
     assert!(lock.contains("name = \"ring\"\n"));
 }

@@ -129,8 +129,8 @@ pub async fn changes(State(state): State<Shared>, Query(q): Query<ChangesQuery>)
     axum::Json(serde_json::json!({ "seq": seq })).into_response()
 }
 
-/// `GET /metrics`: the trading registry and the self-metrics, in the negotiated format,
-/// gzipped when the scraper accepts it.
+/// `GET /metrics`: the trading registry, the collectors' and the self-metrics, in the negotiated
+/// format, gzipped when the scraper accepts it.
 pub async fn metrics(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
@@ -146,6 +146,9 @@ pub async fn metrics(State(state): State<Shared>, headers: HeaderMap) -> Respons
         let trading = state.ingest.as_ref().map(|i| i.registry().as_ref());
         if let Some(registry) = trading {
             registry.encode_into(format, &mut out);
+        }
+        if let Some(collected) = &state.collected {
+            collected.encode_into(format, &mut out);
         }
         state
             .telemetry

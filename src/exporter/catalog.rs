@@ -188,8 +188,6 @@ catalog! {
         "Calls of an instrumented function by result.";
     lock_wait: Histogram "trading_lock_wait_seconds" [engine: &'a str, lock: &'a str]
         "Time spent waiting for a lock.";
-    artifact_updated: Gauge "trading_artifact_updated_timestamp_seconds" [artifact: &'a str]
-        "Modification time of a model or artifact file.";
 }
 
 impl Catalog {

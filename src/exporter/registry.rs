@@ -276,6 +276,65 @@ impl Family {
         removed
     }
 
+    /// Replaces the series that `owned` accepts by `values` (label block, value) under one write
+    /// lock, so a reader sees either the old series or the new ones, never a mix: owned series
+    /// missing from `values` go, the others are set (created when new). For counters and
+    /// gauges. Fails, changing nothing, when the result would pass the limits.
+    pub fn replace(
+        &self,
+        mut owned: impl FnMut(&str) -> bool,
+        values: &[(String, f64)],
+    ) -> Result<(), SeriesLimitError> {
+        let mut set = self.series.write();
+        let wanted: std::collections::HashSet<&str> =
+            values.iter().map(|(l, _)| l.as_str()).collect();
+        let keep: Vec<bool> = set
+            .list
+            .iter()
+            .map(|s| !owned(&s.labels) || wanted.contains(&*s.labels))
+            .collect();
+        let removed = keep.iter().filter(|k| !**k).count();
+        let added = wanted
+            .iter()
+            .filter(|l| !set.index.contains_key(**l))
+            .count();
+        let total = self.limits.total.load(Ordering::Relaxed);
+        if set.list.len() - removed + added > self.limits.per_family {
+            return Err(SeriesLimitError::Family {
+                family: self.name.clone(),
+                limit: self.limits.per_family,
+            });
+        }
+        if (total + added).saturating_sub(removed) > self.limits.max_total {
+            return Err(SeriesLimitError::Total {
+                limit: self.limits.max_total,
+            });
+        }
+        if removed > 0 {
+            let mut keep = keep.into_iter();
+            let SeriesSet { index, list } = &mut *set;
+            list.retain(|_| keep.next().unwrap_or(true));
+            index.clear();
+            index.extend(list.iter().enumerate().map(|(i, s)| (s.labels.clone(), i)));
+            self.limits.total.fetch_sub(removed, Ordering::Relaxed);
+        }
+        for (labels, value) in values {
+            let series = match set.index.get(labels.as_str()) {
+                Some(&i) => set.list[i].clone(),
+                None => {
+                    let series = Arc::new(Series::new(labels, self.cells()));
+                    let i = set.list.len();
+                    set.list.push(series.clone());
+                    set.index.insert(labels.as_str().into(), i);
+                    self.limits.total.fetch_add(1, Ordering::Relaxed);
+                    series
+                }
+            };
+            series.set(*value);
+        }
+        Ok(())
+    }
+
     /// Calls `f` with every series, in creation order, under the family's read lock.
     pub fn for_each(&self, mut f: impl FnMut(&Series)) {
         for s in &self.series.read().list {
@@ -643,6 +702,42 @@ mod tests {
         );
         assert!(r.check("x", MetricType::Histogram).unwrap().is_some());
         assert!(r.check("y", MetricType::Gauge).unwrap().is_none());
+    }
+
+    #[test]
+    fn replace_swaps_only_the_owned_series_within_limits() {
+        let r = Registry::with_limits(3, 10);
+        let f = r.register("g", MetricType::Gauge, "", None, &[]).unwrap();
+        f.gauge("o=\"other\"").unwrap().set(9.0);
+        f.gauge("m=\"a\"").unwrap().set(1.0);
+        f.gauge("m=\"b\"").unwrap().set(2.0);
+        let mine = |l: &str| l.starts_with("m=");
+        f.replace(mine, &[("m=\"b\"".into(), 3.0), ("m=\"c\"".into(), 4.0)])
+            .unwrap();
+        let mut seen = Vec::new();
+        f.for_each(|s| seen.push((s.labels().to_owned(), s.value())));
+        assert_eq!(
+            seen,
+            [
+                ("o=\"other\"".to_owned(), 9.0),
+                ("m=\"b\"".to_owned(), 3.0),
+                ("m=\"c\"".to_owned(), 4.0)
+            ]
+        );
+        assert_eq!(r.series_total(), 3);
+        let over = [
+            ("m=\"x\"".into(), 1.0),
+            ("m=\"y\"".into(), 1.0),
+            ("m=\"z\"".into(), 1.0),
+        ];
+        assert!(matches!(
+            f.replace(mine, &over),
+            Err(SeriesLimitError::Family { .. })
+        ));
+        assert_eq!(f.len(), 3, "a refused replace changes nothing");
+        f.replace(mine, &[]).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(r.series_total(), 1);
     }
 
     #[test]
