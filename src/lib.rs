@@ -21,6 +21,8 @@ pub mod config;
 pub mod exporter;
 pub mod ingest;
 pub mod model;
+pub mod promql;
 pub mod roles;
 pub mod server;
+pub mod store;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! The shared vocabulary: metric and label names, durations, sample values. No I/O.
 
 pub mod duration;
+pub mod labels;
 pub mod names;
 pub mod value;
 

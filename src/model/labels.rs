@@ -1,0 +1,403 @@
+//! Label sets: sorted name/value pairs including `__name__`, cheap to clone, hash and compare.
+//!
+//! Prometheus's label-set semantics: names are unique, pairs are kept sorted by name (byte
+//! order), and a label with an empty value is the same as an absent label, so it is never stored.
+//!
+//! ```
+//! use tradewatch::model::labels::Labels;
+//!
+//! let l = Labels::from_pairs([("job", "api"), ("__name__", "up"), ("zone", "")]);
+//! assert_eq!(l.to_string(), r#"{__name__="up", job="api"}"#);
+//! assert_eq!(l.metric_name(), Some("up"));
+//! assert_eq!(l.get("zone"), None);
+//! ```
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// A fast, non-cryptographic 64-bit hasher (the Fx hash of rustc) for label-set maps inside the
+/// process; not for data an attacker chooses the keys of and hashes are not stable across
+/// versions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Builds [`FxHasher`]s for `HashMap`s keyed by labels or label hashes.
+pub type FxBuildHasher = std::hash::BuildHasherDefault<FxHasher>;
+
+/// The label that holds a series' metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// One label: a name and a non-empty value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label {
+    /// The label's name.
+    pub name: Arc<str>,
+    /// The label's value (never empty inside a [`Labels`]).
+    pub value: Arc<str>,
+}
+
+/// A sorted, immutable label set. Cloning is one reference-count increment.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Labels(Arc<[Label]>);
+
+impl Hash for Labels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for l in self.0.iter() {
+            state.write(l.name.as_bytes());
+            state.write_u8(0xff);
+            state.write(l.value.as_bytes());
+            state.write_u8(0xff);
+        }
+    }
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl Labels {
+    /// The empty label set.
+    pub fn empty() -> Self {
+        Labels(Arc::from(Vec::new()))
+    }
+
+    /// Builds a label set from pairs in any order; empty values are dropped and, when a name
+    /// repeats, the last value wins.
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        let mut b = LabelsBuilder::default();
+        for (n, v) in pairs {
+            b.set(n.as_ref(), v.as_ref());
+        }
+        b.build()
+    }
+
+    /// The labels in name order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    /// How many labels there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no label.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| (*l.name).cmp(name))
+            .ok()
+            .map(|i| &*self.0[i].value)
+    }
+
+    /// The value of `name`, or `""` when absent (Prometheus's reading of a missing label).
+    pub fn get_or_empty(&self, name: &str) -> &str {
+        self.get(name).unwrap_or("")
+    }
+
+    /// The metric name (`__name__`), if present.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    /// The same set without `__name__`.
+    pub fn without_metric_name(&self) -> Labels {
+        if self.metric_name().is_none() {
+            return self.clone();
+        }
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| &*l.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// A builder starting from this set.
+    pub fn builder(&self) -> LabelsBuilder {
+        LabelsBuilder {
+            labels: self.0.to_vec(),
+        }
+    }
+
+    /// Only the labels whose names are in `names`.
+    pub fn keep(&self, names: &[impl AsRef<str>]) -> Labels {
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| names.iter().any(|n| n.as_ref() == &*l.name))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The labels whose names are not in `names`.
+    pub fn drop_names(&self, names: &[impl AsRef<str>]) -> Labels {
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| !names.iter().any(|n| n.as_ref() == &*l.name))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// A 64-bit hash of the whole set.
+    pub fn hash64(&self) -> u64 {
+        let mut h = FxHasher::default();
+        self.hash(&mut h);
+        h.finish()
+    }
+
+    /// A 64-bit hash of the labels named in `names` only (absent ones count as empty).
+    pub fn hash_for(&self, names: &[impl AsRef<str>]) -> u64 {
+        let mut h = FxHasher::default();
+        for l in self.0.iter() {
+            if names.iter().any(|n| n.as_ref() == &*l.name) {
+                h.write(l.name.as_bytes());
+                h.write_u8(0xff);
+                h.write(l.value.as_bytes());
+                h.write_u8(0xff);
+            }
+        }
+        h.finish()
+    }
+
+    /// A 64-bit hash of the labels not named in `names` (`__name__` included unless named).
+    pub fn hash_excluding(&self, names: &[impl AsRef<str>]) -> u64 {
+        let mut h = FxHasher::default();
+        for l in self.0.iter() {
+            if !names.iter().any(|n| n.as_ref() == &*l.name) {
+                h.write(l.name.as_bytes());
+                h.write_u8(0xff);
+                h.write(l.value.as_bytes());
+                h.write_u8(0xff);
+            }
+        }
+        h.finish()
+    }
+
+    /// A 64-bit hash of the labels not named in `names`, always leaving out `__name__`.
+    pub fn hash_without(&self, names: &[impl AsRef<str>]) -> u64 {
+        let mut h = FxHasher::default();
+        for l in self.0.iter() {
+            if &*l.name != METRIC_NAME && !names.iter().any(|n| n.as_ref() == &*l.name) {
+                h.write(l.name.as_bytes());
+                h.write_u8(0xff);
+                h.write(l.value.as_bytes());
+                h.write_u8(0xff);
+            }
+        }
+        h.finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Writes `s` as Go's `strconv.Quote` would for the characters that occur in label values.
+fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    for c in s.chars() {
+        match c {
+            '\\' => f.write_str("\\\\")?,
+            '"' => f.write_str("\\\"")?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            c if c.is_control() => write!(f, "\\x{:02x}", c as u32)?,
+            c => write!(f, "{c}")?,
+        }
+    }
+    f.write_str("\"")
+}
+
+impl fmt::Display for Labels {
+    /// Prometheus's `Labels.String()`: `{__name__="up", job="api"}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, l) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(&l.name)?;
+            f.write_str("=")?;
+            write_quoted(f, &l.value)?;
+        }
+        f.write_str("}")
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Builds a [`Labels`] by setting and deleting labels; keeps the pairs sorted as it goes.
+#[derive(Debug, Clone, Default)]
+pub struct LabelsBuilder {
+    labels: Vec<Label>,
+}
+
+impl LabelsBuilder {
+    /// Sets `name` to `value`; an empty value deletes the label.
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        if value.is_empty() {
+            return self.del(name);
+        }
+        match self.labels.binary_search_by(|l| (*l.name).cmp(name)) {
+            Ok(i) => {
+                if &*self.labels[i].value != value {
+                    self.labels[i].value = Arc::from(value);
+                }
+            }
+            Err(i) => self.labels.insert(
+                i,
+                Label {
+                    name: Arc::from(name),
+                    value: Arc::from(value),
+                },
+            ),
+        }
+        self
+    }
+
+    /// Sets a label reusing already shared strings.
+    pub fn set_label(&mut self, label: Label) -> &mut Self {
+        if label.value.is_empty() {
+            return self.del(&label.name);
+        }
+        match self.labels.binary_search_by(|l| l.name.cmp(&label.name)) {
+            Ok(i) => self.labels[i] = label,
+            Err(i) => self.labels.insert(i, label),
+        }
+        self
+    }
+
+    /// Deletes `name` if present.
+    pub fn del(&mut self, name: &str) -> &mut Self {
+        if let Ok(i) = self.labels.binary_search_by(|l| (*l.name).cmp(name)) {
+            self.labels.remove(i);
+        }
+        self
+    }
+
+    /// The current value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|l| (*l.name).cmp(name))
+            .ok()
+            .map(|i| &*self.labels[i].value)
+    }
+
+    /// The finished label set.
+    pub fn build(&self) -> Labels {
+        Labels(Arc::from(self.labels.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn sorted_unique_without_empty_values() {
+        let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("b", "3"), ("c", "")]);
+        let names: Vec<&str> = l.iter().map(|l| &*l.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(l.get("b"), Some("3"));
+        assert_eq!(l.get_or_empty("c"), "");
+    }
+
+    #[test]
+    fn equality_and_hash_ignore_construction_order() {
+        let a = Labels::from_pairs([("x", "1"), ("y", "2")]);
+        let b = Labels::from_pairs([("y", "2"), ("x", "1")]);
+        assert_eq!(a, b);
+        assert_eq!(a.hash64(), b.hash64());
+        let set: HashSet<Labels> = [a.clone(), b].into_iter().collect();
+        assert_eq!(set.len(), 1);
+        assert_ne!(a, Labels::from_pairs([("x", "1")]));
+    }
+
+    #[test]
+    fn display_escapes() {
+        let l = Labels::from_pairs([("__name__", "m"), ("a", "q\"\\\n")]);
+        assert_eq!(l.to_string(), r#"{__name__="m", a="q\"\\\n"}"#);
+        assert_eq!(Labels::empty().to_string(), "{}");
+    }
+
+    #[test]
+    fn signatures() {
+        let a = Labels::from_pairs([("__name__", "a"), ("job", "x"), ("i", "1")]);
+        let b = Labels::from_pairs([("__name__", "b"), ("job", "x"), ("i", "2")]);
+        assert_eq!(a.hash_for(&["job"]), b.hash_for(&["job"]));
+        assert_ne!(a.hash_for(&["i"]), b.hash_for(&["i"]));
+        assert_eq!(a.hash_without(&["i"]), b.hash_without(&["i"]));
+        assert_eq!(a.without_metric_name().metric_name(), None);
+        assert_eq!(a.keep(&["job"]).len(), 1);
+        assert_eq!(a.drop_names(&["job"]).len(), 2);
+    }
+
+    #[test]
+    fn builder() {
+        let a = Labels::from_pairs([("a", "1")]);
+        let mut b = a.builder();
+        b.set("c", "3").set("b", "2").del("a").set("c", "");
+        assert_eq!(b.build(), Labels::from_pairs([("b", "2")]));
+    }
+}

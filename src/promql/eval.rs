@@ -1,0 +1,475 @@
+//! The evaluator's core: the step grid, selectors, subqueries, and the dispatch over the AST.
+//!
+//! Every expression is evaluated over a grid of steps (one step for an instant query), as
+//! Prometheus's engine does: instant vectors are series with at most one point per step, range
+//! vectors keep their raw samples and the reference time of each step's window.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{
+    AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector,
+};
+
+use super::PromqlError;
+use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME};
+use crate::store::{MatchKind, Matcher, Queryable, Sample, is_stale_nan};
+
+/// Warnings and infos collected while evaluating, deduplicated, in Prometheus's wording.
+#[derive(Debug, Default)]
+pub(crate) struct Annotations {
+    pub warnings: BTreeSet<String>,
+    pub infos: BTreeSet<String>,
+}
+
+/// A series on the grid (points at step times), or a range vector's raw samples.
+#[derive(Debug, Clone)]
+pub(crate) struct StepSeries {
+    pub labels: Labels,
+    pub points: Vec<Sample>,
+    /// `__name__` is to be removed before the result leaves the engine (delayed name removal).
+    pub drop_name: bool,
+}
+
+/// One element of an instant vector at one step.
+#[derive(Debug, Clone)]
+pub(crate) struct VSample {
+    pub labels: Labels,
+    pub f: f64,
+    pub drop_name: bool,
+}
+
+/// A range vector: series with raw samples, and per step the end of its window `(end - range, end]`.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeVal {
+    pub series: Vec<StepSeries>,
+    pub refs: Vec<i64>,
+    pub range: i64,
+}
+
+impl RangeVal {
+    /// The samples of `points` in step `i`'s window.
+    pub fn window<'p>(&self, points: &'p [Sample], i: usize) -> &'p [Sample] {
+        window(points, self.refs[i] - self.range, self.refs[i])
+    }
+}
+
+/// The samples with `lo < t <= hi`.
+pub(crate) fn window(points: &[Sample], lo: i64, hi: i64) -> &[Sample] {
+    let a = points.partition_point(|s| s.t <= lo);
+    let b = points.partition_point(|s| s.t <= hi);
+    if a < b { &points[a..b] } else { &[] }
+}
+
+/// An intermediate value.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    /// One value per step.
+    Scalar(Vec<f64>),
+    /// A string literal.
+    Str(String),
+    /// An instant vector over the grid.
+    Vector(Vec<StepSeries>),
+    /// A range vector.
+    Range(RangeVal),
+}
+
+impl Val {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Str(_) => "string",
+            Val::Vector(_) => "instant vector",
+            Val::Range(_) => "range vector",
+        }
+    }
+}
+
+/// The evaluation of one expression over one grid.
+pub(crate) struct Evaluator<'a> {
+    pub q: &'a dyn Queryable,
+    pub start: i64,
+    pub end: i64,
+    pub interval: i64,
+    /// The outermost query's start and end, which `@ start()` and `@ end()` name.
+    pub query_start: i64,
+    pub query_end: i64,
+    pub lookback: i64,
+    pub sub_step: i64,
+    pub range_query: bool,
+    pub notes: &'a RefCell<Annotations>,
+}
+
+/// Execution error with Prometheus's message.
+pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, PromqlError> {
+    Err(PromqlError::Execution(msg.into()))
+}
+
+pub(crate) fn duration_ms(d: &Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => duration_ms(d),
+        Some(Offset::Neg(d)) => -duration_ms(d),
+    }
+}
+
+fn system_time_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// The store matchers of a selector: one set per `or` branch, each with the metric name.
+pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, PromqlError> {
+    let mut groups: Vec<&Vec<promql_parser::label::Matcher>> = Vec::new();
+    if !vs.matchers.matchers.is_empty() || vs.matchers.or_matchers.is_empty() {
+        groups.push(&vs.matchers.matchers);
+    }
+    groups.extend(vs.matchers.or_matchers.iter());
+    let mut out = Vec::new();
+    for g in groups {
+        let mut ms = Vec::new();
+        if let Some(name) = &vs.name {
+            ms.push(Matcher::equal(METRIC_NAME, name));
+        }
+        for m in g {
+            let kind = match m.op {
+                MatchOp::Equal => MatchKind::Equal,
+                MatchOp::NotEqual => MatchKind::NotEqual,
+                MatchOp::Re(_) => MatchKind::Regex,
+                MatchOp::NotRe(_) => MatchKind::NotRegex,
+            };
+            ms.push(
+                Matcher::new(kind, &m.name, &m.value)
+                    .map_err(|e| PromqlError::Execution(e.to_string()))?,
+            );
+        }
+        out.push(ms);
+    }
+    Ok(out)
+}
+
+impl<'a> Evaluator<'a> {
+    /// How many steps the grid has.
+    pub fn n_steps(&self) -> usize {
+        ((self.end - self.start) / self.interval) as usize + 1
+    }
+
+    /// The time of step `i`.
+    pub fn ts(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.interval
+    }
+
+    /// The step index of a grid time.
+    pub fn step_of(&self, t: i64) -> usize {
+        ((t - self.start) / self.interval) as usize
+    }
+
+    pub fn warn(&self, msg: String) {
+        self.notes
+            .borrow_mut()
+            .warnings
+            .insert(format!("PromQL warning: {msg}"));
+    }
+
+    pub fn info(&self, msg: String) {
+        self.notes
+            .borrow_mut()
+            .infos
+            .insert(format!("PromQL info: {msg}"));
+    }
+
+    fn at_ms(&self, at: &Option<AtModifier>) -> Option<i64> {
+        match at {
+            None => None,
+            Some(AtModifier::Start) => Some(self.query_start),
+            Some(AtModifier::End) => Some(self.query_end),
+            Some(AtModifier::At(t)) => Some(system_time_ms(t)),
+        }
+    }
+
+    /// Each step's reference time for a node with these modifiers.
+    fn refs(&self, at: &Option<AtModifier>, offset: &Option<Offset>) -> Vec<i64> {
+        let off = offset_ms(offset);
+        let at = self.at_ms(at);
+        (0..self.n_steps())
+            .map(|i| at.unwrap_or(self.ts(i)) - off)
+            .collect()
+    }
+
+    /// Calls `visit` for each series the selector matches with samples in `[lo, hi]`.
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        lo: i64,
+        hi: i64,
+        visit: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), PromqlError> {
+        let groups = selector_matchers(vs)?;
+        if groups.len() == 1 {
+            self.q.select(&groups[0], lo, hi, visit)?;
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for g in &groups {
+            self.q.select(g, lo, hi, &mut |l, s| {
+                if seen.insert(l.clone()) {
+                    visit(l, s)
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// An instant vector selector; with `timestamps`, each point's value is its sample's time in
+    /// seconds (what `timestamp()` returns).
+    pub fn select_vector(
+        &self,
+        vs: &VectorSelector,
+        timestamps: bool,
+    ) -> Result<Vec<StepSeries>, PromqlError> {
+        let refs = self.refs(&vs.at, &vs.offset);
+        let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let lookback = self.lookback;
+        let mut out = Vec::new();
+        self.select(vs, min - lookback + 1, max, &mut |labels, samples| {
+            let mut points = Vec::new();
+            for (i, &r) in refs.iter().enumerate() {
+                let idx = samples.partition_point(|s| s.t <= r);
+                if idx == 0 {
+                    continue;
+                }
+                let s = samples[idx - 1];
+                if s.t > r - lookback && !is_stale_nan(s.f) {
+                    let f = if timestamps { s.t as f64 / 1000.0 } else { s.f };
+                    points.push(Sample { t: self.ts(i), f });
+                }
+            }
+            if !points.is_empty() {
+                out.push(StepSeries {
+                    labels: labels.clone(),
+                    points,
+                    drop_name: false,
+                });
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// A range vector selector: raw samples without staleness markers.
+    pub fn select_range(&self, ms: &MatrixSelector) -> Result<RangeVal, PromqlError> {
+        let refs = self.refs(&ms.vs.at, &ms.vs.offset);
+        let range = duration_ms(&ms.range);
+        let mut series = Vec::new();
+        if let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) {
+            self.select(&ms.vs, min - range + 1, max, &mut |labels, samples| {
+                let points: Vec<Sample> = samples
+                    .iter()
+                    .filter(|s| !is_stale_nan(s.f))
+                    .copied()
+                    .collect();
+                if !points.is_empty() {
+                    series.push(StepSeries {
+                        labels: labels.clone(),
+                        points,
+                        drop_name: false,
+                    });
+                }
+            })?;
+        }
+        Ok(RangeVal {
+            series,
+            refs,
+            range,
+        })
+    }
+
+    /// A subquery: the inner expression evaluated over its own grid, read as a range vector.
+    pub fn eval_subquery(&self, sq: &SubqueryExpr) -> Result<RangeVal, PromqlError> {
+        let refs = self.refs(&sq.at, &sq.offset);
+        let range = duration_ms(&sq.range);
+        let step = match &sq.step {
+            Some(d) if !d.is_zero() => duration_ms(d),
+            _ => self.sub_step,
+        };
+        let min = *refs.iter().min().expect("grid has a step");
+        let max = *refs.iter().max().expect("grid has a step");
+        // The first step-aligned time after min - range, as Prometheus computes it.
+        let mut start = step * ((min - range) / step);
+        if start <= min - range {
+            start += step;
+        }
+        let mut series = Vec::new();
+        if start <= max {
+            let inner = Evaluator {
+                q: self.q,
+                start,
+                end: max,
+                interval: step,
+                query_start: self.query_start,
+                query_end: self.query_end,
+                lookback: self.lookback,
+                sub_step: self.sub_step,
+                range_query: self.range_query,
+                notes: self.notes,
+            };
+            series = match inner.eval(&sq.expr)? {
+                Val::Vector(v) => v,
+                Val::Scalar(v) => vec![StepSeries {
+                    labels: Labels::empty(),
+                    points: v
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &f)| Sample { t: inner.ts(i), f })
+                        .collect(),
+                    drop_name: false,
+                }],
+                other => {
+                    return err(format!(
+                        "subquery is only allowed on instant vector, got {} instead",
+                        other.type_name()
+                    ));
+                }
+            };
+        }
+        Ok(RangeVal {
+            series,
+            refs,
+            range,
+        })
+    }
+
+    /// Evaluates an expression over this evaluator's grid.
+    pub fn eval(&self, e: &Expr) -> Result<Val, PromqlError> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.n_steps()])),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::Unary(u) => match self.eval(&u.expr)? {
+                Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|f| -f).collect())),
+                Val::Vector(mut v) => {
+                    for s in &mut v {
+                        s.drop_name = true;
+                        for p in &mut s.points {
+                            p.f = -p.f;
+                        }
+                    }
+                    Ok(Val::Vector(v))
+                }
+                other => err(format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {:?}",
+                    other.type_name()
+                )),
+            },
+            Expr::Binary(b) => super::binary::eval_binary(self, b),
+            Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a),
+            Expr::Call(c) => super::functions::eval_call(self, c),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_vector(vs, false)?)),
+            Expr::MatrixSelector(ms) => Ok(Val::Range(self.select_range(ms)?)),
+            Expr::Subquery(sq) => Ok(Val::Range(self.eval_subquery(sq)?)),
+            Expr::Extension(_) => err("extension expressions are not supported"),
+        }
+    }
+
+    /// Evaluates an expression that must yield an instant vector.
+    pub fn eval_vector(&self, e: &Expr) -> Result<Vec<StepSeries>, PromqlError> {
+        match self.eval(e)? {
+            Val::Vector(v) => Ok(v),
+            other => err(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            )),
+        }
+    }
+
+    /// Evaluates an expression that must yield a scalar (one value per step).
+    pub fn eval_scalar(&self, e: &Expr) -> Result<Vec<f64>, PromqlError> {
+        match self.eval(e)? {
+            Val::Scalar(v) => Ok(v),
+            other => err(format!("expected scalar, got {}", other.type_name())),
+        }
+    }
+
+    /// Evaluates an expression that must yield a range vector.
+    pub fn eval_range(&self, e: &Expr) -> Result<RangeVal, PromqlError> {
+        match self.eval(e)? {
+            Val::Range(v) => Ok(v),
+            other => err(format!("expected range vector, got {}", other.type_name())),
+        }
+    }
+
+    /// Splits series on the grid into one vector per step.
+    pub fn split_steps(&self, series: Vec<StepSeries>) -> Vec<Vec<VSample>> {
+        let mut steps: Vec<Vec<VSample>> = vec![Vec::new(); self.n_steps()];
+        for s in series {
+            for p in &s.points {
+                steps[self.step_of(p.t)].push(VSample {
+                    labels: s.labels.clone(),
+                    f: p.f,
+                    drop_name: s.drop_name,
+                });
+            }
+        }
+        steps
+    }
+
+    /// Joins one vector per step back into series; two elements with the same labels at one
+    /// step are an error, as in Prometheus.
+    pub fn join_steps(&self, steps: Vec<Vec<VSample>>) -> Result<Vec<StepSeries>, PromqlError> {
+        let mut out: Vec<StepSeries> = Vec::new();
+        if steps.len() == 1 {
+            let t = self.ts(0);
+            let step = steps.into_iter().next().expect("one step");
+            let mut seen: std::collections::HashSet<Labels, FxBuildHasher> =
+                std::collections::HashSet::with_capacity_and_hasher(
+                    step.len(),
+                    FxBuildHasher::default(),
+                );
+            for s in step {
+                if !seen.insert(s.labels.clone()) {
+                    return err("vector cannot contain metrics with the same labelset");
+                }
+                out.push(StepSeries {
+                    labels: s.labels,
+                    points: vec![Sample { t, f: s.f }],
+                    drop_name: s.drop_name,
+                });
+            }
+            return Ok(out);
+        }
+        let mut index: HashMap<Labels, usize, FxBuildHasher> = HashMap::default();
+        for (i, step) in steps.into_iter().enumerate() {
+            let t = self.ts(i);
+            for s in step {
+                match index.get(&s.labels) {
+                    Some(&k) => {
+                        let series = &mut out[k];
+                        if series.points.last().is_some_and(|p| p.t == t) {
+                            return err("vector cannot contain metrics with the same labelset");
+                        }
+                        series.points.push(Sample { t, f: s.f });
+                        series.drop_name |= s.drop_name;
+                    }
+                    None => {
+                        index.insert(s.labels.clone(), out.len());
+                        out.push(StepSeries {
+                            labels: s.labels,
+                            points: vec![Sample { t, f: s.f }],
+                            drop_name: s.drop_name,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,296 @@
+//! Functions over range vectors: the rate family (`rate irate increase delta idelta deriv
+//! predict_linear resets changes`), the `*_over_time` functions and `absent_over_time`, with
+//! Prometheus's extrapolation and order of floating-point operations.
+
+use promql_parser::parser::Expr;
+
+use super::PromqlError;
+use super::aggregate::kahan_sum_inc;
+use super::eval::{Evaluator, StepSeries, Val, err};
+use super::functions::{absent_series, format_go_float, quantile};
+use crate::store::Sample;
+
+/// `rate`, `increase` and `delta`: the change over the window, extrapolated towards its edges.
+fn extrapolated_rate(
+    w: &[Sample],
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let n_minus_one = (w.len() - 1) as f64;
+    let first = w[0];
+    let last = w[w.len() - 1];
+    let mut result = last.f - first.f;
+    if is_counter {
+        let mut prev = first.f;
+        for p in &w[1..] {
+            if p.f < prev {
+                result += prev;
+            }
+            prev = p.f;
+        }
+    }
+    let mut to_start = (first.t - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / n_minus_one;
+    let threshold = avg * 1.1;
+    let mut extrapolate_to = sampled;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if is_counter {
+        let mut to_zero = to_start;
+        if result > 0.0 && first.f >= 0.0 {
+            to_zero = sampled * (first.f / result);
+        }
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    extrapolate_to += to_start;
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    extrapolate_to += to_end;
+    let mut factor = extrapolate_to / sampled;
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// `irate` and `idelta`: from the last two samples.
+fn instant_value(w: &[Sample], is_rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let last = w[w.len() - 1];
+    let prev = w[w.len() - 2];
+    let mut v = if is_rate && last.f < prev.f {
+        last.f
+    } else {
+        last.f - prev.f
+    };
+    let dt = last.t - prev.t;
+    if dt == 0 {
+        return None;
+    }
+    if is_rate {
+        v /= dt as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// Least-squares fit with x in seconds relative to `intercept_t`: (slope, intercept).
+fn linear_regression(w: &[Sample], intercept_t: i64) -> (f64, f64) {
+    let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
+    let init_y = w[0].f;
+    let mut const_y = true;
+    for (i, s) in w.iter().enumerate() {
+        if const_y && i > 0 && s.f != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (s.t - intercept_t) as f64 / 1e3;
+        (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
+        (sum_y, c_y) = kahan_sum_inc(s.f, sum_y, c_y);
+        (sum_xy, c_xy) = kahan_sum_inc(x * s.f, sum_xy, c_xy);
+        (sum_x2, c_x2) = kahan_sum_inc(x * x, sum_x2, c_x2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sum_x += c_x;
+    sum_y += c_y;
+    sum_xy += c_xy;
+    sum_x2 += c_x2;
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    let intercept = sum_y / n - slope * sum_x / n;
+    (slope, intercept)
+}
+
+fn avg_over_time(w: &[Sample]) -> f64 {
+    let (mut sum, mut count) = (w[0].f, 1.0);
+    let (mut mean, mut c) = (0.0, 0.0);
+    let mut incremental = false;
+    for (i, s) in w[1..].iter().enumerate() {
+        count = (i + 2) as f64;
+        if !incremental {
+            let (ns, nc) = kahan_sum_inc(s.f, sum, c);
+            if !ns.is_infinite() {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, c) = kahan_sum_inc(s.f / count, q * mean, q * c);
+    }
+    if incremental {
+        mean + c
+    } else {
+        sum / count + c / count
+    }
+}
+
+fn variance_over_time(w: &[Sample]) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for s in w {
+        count += 1.0;
+        let delta = s.f - (mean + c_mean);
+        (mean, c_mean) = kahan_sum_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_sum_inc(delta * (s.f - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+/// Which argument holds the range vector, and whether a function is one of ours.
+fn range_arg(name: &str) -> Option<usize> {
+    Some(match name {
+        "quantile_over_time" => 1,
+        "rate" | "irate" | "increase" | "delta" | "idelta" | "deriv" | "predict_linear"
+        | "resets" | "changes" | "avg_over_time" | "min_over_time" | "max_over_time"
+        | "sum_over_time" | "count_over_time" | "stddev_over_time" | "stdvar_over_time"
+        | "last_over_time" | "first_over_time" | "present_over_time" | "absent_over_time" => 0,
+        _ => return None,
+    })
+}
+
+pub(crate) fn eval_range_function(
+    ev: &Evaluator<'_>,
+    name: &str,
+    args: &[&Expr],
+) -> Result<Val, PromqlError> {
+    let Some(ri) = range_arg(name) else {
+        return err(format!("function {name}() is not supported"));
+    };
+    let param = match name {
+        "quantile_over_time" => Some(ev.eval_scalar(args[0])?),
+        "predict_linear" => Some(ev.eval_scalar(args[1])?),
+        _ => None,
+    };
+    let rv = ev.eval_range(args[ri])?;
+    let n = ev.n_steps();
+    if name == "absent_over_time" {
+        let mut present = vec![false; n];
+        for s in &rv.series {
+            for (i, p) in present.iter_mut().enumerate() {
+                if !*p && !rv.window(&s.points, i).is_empty() {
+                    *p = true;
+                }
+            }
+        }
+        return Ok(Val::Vector(absent_series(ev, &present, args[ri])));
+    }
+    if name == "quantile_over_time"
+        && let Some(qs) = &param
+    {
+        for &q in qs {
+            if !(0.0..=1.0).contains(&q) {
+                ev.warn(format!(
+                    "quantile value should be between 0 and 1, got {}",
+                    format_go_float(q)
+                ));
+                break;
+            }
+        }
+    }
+    let counter_check = matches!(name, "rate" | "increase");
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    let mut out = Vec::with_capacity(rv.series.len());
+    for s in rv.series.iter() {
+        let non_counter = s.labels.metric_name().filter(|metric| {
+            counter_check
+                && !["_total", "_sum", "_count", "_bucket"]
+                    .iter()
+                    .any(|suffix| metric.ends_with(suffix))
+        });
+        let mut points = Vec::new();
+        for i in 0..n {
+            let w = rv.window(&s.points, i);
+            if w.is_empty() {
+                continue;
+            }
+            let end = rv.refs[i];
+            let start = end - rv.range;
+            let v = match name {
+                "rate" => extrapolated_rate(w, start, end, rv.range, true, true),
+                "increase" => extrapolated_rate(w, start, end, rv.range, true, false),
+                "delta" => extrapolated_rate(w, start, end, rv.range, false, false),
+                "irate" => instant_value(w, true),
+                "idelta" => instant_value(w, false),
+                "deriv" => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
+                "predict_linear" => (w.len() >= 2).then(|| {
+                    let (slope, intercept) = linear_regression(w, ev.ts(i));
+                    let d = param.as_ref().map(|p| p[i]).unwrap_or(0.0);
+                    slope * d + intercept
+                }),
+                "resets" => Some(w.windows(2).filter(|p| p[1].f < p[0].f).count() as f64),
+                "changes" => Some(
+                    w.windows(2)
+                        .filter(|p| !(p[1].f == p[0].f || (p[1].f.is_nan() && p[0].f.is_nan())))
+                        .count() as f64,
+                ),
+                "avg_over_time" => Some(avg_over_time(w)),
+                "min_over_time" => Some(
+                    w.iter()
+                        .fold(w[0].f, |m, s| if s.f < m || m.is_nan() { s.f } else { m }),
+                ),
+                "max_over_time" => Some(
+                    w.iter()
+                        .fold(w[0].f, |m, s| if s.f > m || m.is_nan() { s.f } else { m }),
+                ),
+                "sum_over_time" => {
+                    let (mut sum, mut c) = (0.0, 0.0);
+                    for s in w {
+                        (sum, c) = kahan_sum_inc(s.f, sum, c);
+                    }
+                    Some(if sum.is_infinite() { sum } else { sum + c })
+                }
+                "count_over_time" => Some(w.len() as f64),
+                "stddev_over_time" => Some(variance_over_time(w).sqrt()),
+                "stdvar_over_time" => Some(variance_over_time(w)),
+                "last_over_time" => Some(w[w.len() - 1].f),
+                "first_over_time" => Some(w[0].f),
+                "present_over_time" => Some(1.0),
+                "quantile_over_time" => {
+                    let q = param.as_ref().map(|p| p[i]).unwrap_or(f64::NAN);
+                    let mut vals: Vec<f64> = w.iter().map(|s| s.f).collect();
+                    Some(quantile(q, &mut vals))
+                }
+                _ => None,
+            };
+            if let Some(metric) = non_counter {
+                ev.info(format!(
+                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+                ));
+            }
+            if let Some(f) = v {
+                points.push(Sample { t: ev.ts(i), f });
+            }
+        }
+        if !points.is_empty() {
+            out.push(StepSeries {
+                labels: s.labels.clone(),
+                points,
+                drop_name: s.drop_name || !keep_name,
+            });
+        }
+    }
+    Ok(Val::Vector(out))
+}

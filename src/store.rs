@@ -1,0 +1,470 @@
+//! The in-memory series store the PromQL engine reads: one append path, bounded retention per
+//! series, staleness markers, and selection by label matchers through an inverted index.
+//!
+//! ```
+//! use tradewatch::model::labels::Labels;
+//! use tradewatch::store::{Matcher, Queryable, Store, StoreOptions};
+//!
+//! let store = Store::new(StoreOptions { retention_ms: 600_000 });
+//! let up = Labels::from_pairs([("__name__", "up"), ("job", "api")]);
+//! store.append(&up, 1_000, 1.0).unwrap();
+//! store.append(&up, 2_000, 0.0).unwrap();
+//! assert!(store.append(&up, 1_500, 1.0).is_err()); // older than the last sample
+//!
+//! let mut seen = Vec::new();
+//! store
+//!     .select(&[Matcher::equal("job", "api")], 0, 10_000, &mut |labels, samples| {
+//!         seen.push((labels.clone(), samples.len()));
+//!     })
+//!     .unwrap();
+//! assert_eq!(seen, vec![(up, 2)]);
+//! ```
+
+mod index;
+pub mod matcher;
+
+use std::collections::HashMap;
+
+use parking_lot::RwLock;
+
+use crate::model::labels::{FxBuildHasher, Labels};
+use index::Postings;
+pub use matcher::{InvalidRegex, MatchKind, Matcher};
+
+/// The bit pattern of Prometheus's staleness marker, a NaN that no arithmetic produces.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// Prometheus's staleness marker value.
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// Whether `v` is the staleness marker (and not just any NaN).
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// One float sample: a timestamp in milliseconds since the Unix epoch and a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The value (possibly the staleness marker).
+    pub f: f64,
+}
+
+/// Why an append was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppendError {
+    /// Prometheus refuses samples older than a series' newest.
+    #[error("out of order sample for {labels}: {t_ms} is before the last sample at {last_ms}")]
+    OutOfOrder {
+        /// The series.
+        labels: Labels,
+        /// The refused sample's timestamp.
+        t_ms: i64,
+        /// The newest timestamp stored.
+        last_ms: i64,
+    },
+    /// A second, different value at a timestamp already stored.
+    #[error("duplicate sample for timestamp {t_ms} of {labels}")]
+    Duplicate {
+        /// The series.
+        labels: Labels,
+        /// The timestamp.
+        t_ms: i64,
+    },
+    /// A series must have at least one label.
+    #[error("empty label set")]
+    EmptyLabels,
+}
+
+/// Why a selection failed (the store itself never fails; other sources can).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("selecting series failed: {message}")]
+pub struct SelectError {
+    /// What went wrong.
+    pub message: String,
+}
+
+/// What the PromQL engine reads through: series matching every matcher, with their samples in a
+/// time range. Implemented by [`Store`]; other sources can implement it too.
+pub trait Queryable {
+    /// Calls `visit` once for each series matching all of `matchers` that has at least one sample
+    /// with `start_ms <= t <= end_ms`, with those samples in time order (staleness markers
+    /// included).
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        visit: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), SelectError>;
+}
+
+/// How the store bounds what it keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// How far behind a series' newest sample its samples are kept, in milliseconds.
+    pub retention_ms: i64,
+}
+
+impl Default for StoreOptions {
+    /// Keeps an hour per series.
+    fn default() -> Self {
+        StoreOptions {
+            retention_ms: 3_600_000,
+        }
+    }
+}
+
+/// One series in memory: its labels and samples in time order from `start` on.
+#[derive(Debug)]
+struct MemSeries {
+    labels: Labels,
+    samples: Vec<Sample>,
+    /// Samples before this index are past retention and will be compacted away.
+    start: usize,
+}
+
+impl MemSeries {
+    fn live(&self) -> &[Sample] {
+        &self.samples[self.start..]
+    }
+
+    /// Drops the samples older than `min_t`.
+    fn trim(&mut self, min_t: i64) {
+        let dead = self.live().partition_point(|s| s.t < min_t);
+        self.start += dead;
+        if self.start > 64 && self.start * 2 > self.samples.len() {
+            self.samples.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Series by id; `None` once collected.
+    series: Vec<Option<MemSeries>>,
+    ids: HashMap<Labels, u32, FxBuildHasher>,
+    postings: Postings,
+    live: usize,
+}
+
+/// Counts describing what the store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Series held.
+    pub series: usize,
+    /// Samples held (staleness markers included).
+    pub samples: usize,
+}
+
+/// The in-memory series store. Appends and selections may run from several threads.
+#[derive(Debug, Default)]
+pub struct Store {
+    options: StoreOptions,
+    inner: RwLock<Inner>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new(options: StoreOptions) -> Self {
+        Store {
+            options,
+            inner: RwLock::new(Inner::default()),
+        }
+    }
+
+    /// Appends one sample. A sample older than the series' newest is refused as Prometheus
+    /// refuses it; the same timestamp again is accepted silently when the value is identical and
+    /// refused otherwise. Append [`stale_nan`] to mark a series stale.
+    pub fn append(&self, labels: &Labels, t_ms: i64, value: f64) -> Result<(), AppendError> {
+        if labels.is_empty() {
+            return Err(AppendError::EmptyLabels);
+        }
+        let retention = self.options.retention_ms;
+        let mut inner = self.inner.write();
+        let id = match inner.ids.get(labels) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(inner.series.len()).expect("fewer than 2^32 series");
+                inner.series.push(Some(MemSeries {
+                    labels: labels.clone(),
+                    samples: Vec::new(),
+                    start: 0,
+                }));
+                inner.ids.insert(labels.clone(), id);
+                inner.postings.add(id, labels);
+                inner.live += 1;
+                id
+            }
+        };
+        let series = inner.series[id as usize]
+            .as_mut()
+            .expect("indexed series are present");
+        if let Some(last) = series.live().last() {
+            if t_ms < last.t {
+                return Err(AppendError::OutOfOrder {
+                    labels: labels.clone(),
+                    t_ms,
+                    last_ms: last.t,
+                });
+            }
+            if t_ms == last.t {
+                if last.f.to_bits() == value.to_bits() {
+                    return Ok(());
+                }
+                return Err(AppendError::Duplicate {
+                    labels: labels.clone(),
+                    t_ms,
+                });
+            }
+        }
+        series.samples.push(Sample { t: t_ms, f: value });
+        series.trim(t_ms.saturating_sub(retention));
+        Ok(())
+    }
+
+    /// Drops every sample older than `min_t_ms` and every series left without samples.
+    pub fn truncate_before(&self, min_t_ms: i64) {
+        let mut inner = self.inner.write();
+        let mut removed = false;
+        let Inner {
+            series, ids, live, ..
+        } = &mut *inner;
+        for slot in series.iter_mut() {
+            if let Some(s) = slot {
+                s.trim(min_t_ms);
+                if s.live().is_empty() {
+                    ids.remove(&s.labels);
+                    *slot = None;
+                    *live -= 1;
+                    removed = true;
+                }
+            }
+        }
+        if removed {
+            let Inner {
+                series, postings, ..
+            } = &mut *inner;
+            postings.retain(|id| series[id as usize].is_some());
+        }
+    }
+
+    /// Removes every series.
+    pub fn clear(&self) {
+        *self.inner.write() = Inner::default();
+    }
+
+    /// How many series and samples are held.
+    pub fn stats(&self) -> StoreStats {
+        let inner = self.inner.read();
+        StoreStats {
+            series: inner.live,
+            samples: inner.series.iter().flatten().map(|s| s.live().len()).sum(),
+        }
+    }
+
+    /// The distinct values of a label, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        let inner = self.inner.read();
+        let mut v: Vec<String> = inner
+            .postings
+            .values(name)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The label names in use, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        let inner = self.inner.read();
+        let mut v: Vec<String> = inner
+            .postings
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Inner {
+    /// The ids of the series matching all matchers, ascending.
+    fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {
+        let mut candidates: Option<Vec<u32>> = None;
+        let mut rest = Vec::new();
+        for m in matchers {
+            match self.postings.for_matcher(m) {
+                Some(ids) => {
+                    candidates = Some(match candidates {
+                        None => ids,
+                        Some(c) => index::intersect(&c, &ids),
+                    });
+                }
+                None => rest.push(m),
+            }
+            if candidates.as_ref().is_some_and(Vec::is_empty) {
+                return Vec::new();
+            }
+        }
+        let candidates = candidates.unwrap_or_else(|| {
+            (0..self.series.len() as u32)
+                .filter(|&id| self.series[id as usize].is_some())
+                .collect()
+        });
+        if rest.is_empty() {
+            return candidates;
+        }
+        candidates
+            .into_iter()
+            .filter(|&id| {
+                let s = self.series[id as usize]
+                    .as_ref()
+                    .expect("postings name live series");
+                rest.iter().all(|m| m.matches_labels(&s.labels))
+            })
+            .collect()
+    }
+}
+
+impl Queryable for Store {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        visit: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), SelectError> {
+        let inner = self.inner.read();
+        for id in inner.matching(matchers) {
+            let Some(s) = inner.series[id as usize].as_ref() else {
+                continue;
+            };
+            let live = s.live();
+            let from = live.partition_point(|x| x.t < start_ms);
+            let to = live.partition_point(|x| x.t <= end_ms);
+            if from < to {
+                visit(&s.labels, &live[from..to]);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    fn names(store: &Store, matchers: &[Matcher]) -> Vec<String> {
+        let mut out = Vec::new();
+        store
+            .select(matchers, i64::MIN, i64::MAX, &mut |labels, _| {
+                out.push(labels.to_string())
+            })
+            .unwrap();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn out_of_order_and_duplicates() {
+        let s = Store::new(StoreOptions::default());
+        let a = l(&[("__name__", "a")]);
+        s.append(&a, 10, 1.0).unwrap();
+        s.append(&a, 10, 1.0).unwrap();
+        assert!(matches!(
+            s.append(&a, 10, 2.0),
+            Err(AppendError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            s.append(&a, 5, 2.0),
+            Err(AppendError::OutOfOrder { .. })
+        ));
+        s.append(&a, 20, stale_nan()).unwrap();
+        assert_eq!(s.stats().samples, 2);
+        assert!(s.append(&Labels::empty(), 1, 1.0).is_err());
+    }
+
+    #[test]
+    fn retention_per_series() {
+        let s = Store::new(StoreOptions { retention_ms: 100 });
+        let a = l(&[("__name__", "a")]);
+        for t in 0..1000 {
+            s.append(&a, t, t as f64).unwrap();
+        }
+        let mut got = Vec::new();
+        s.select(&[Matcher::equal("__name__", "a")], 0, 2000, &mut |_, xs| {
+            got = xs.to_vec()
+        })
+        .unwrap();
+        assert_eq!(got.first().unwrap().t, 899);
+        assert_eq!(got.len(), 101);
+        s.truncate_before(2000);
+        assert_eq!(s.stats(), StoreStats::default());
+        assert!(names(&s, &[]).is_empty());
+    }
+
+    #[test]
+    fn matchers_with_prometheus_semantics() {
+        let s = Store::new(StoreOptions::default());
+        s.append(&l(&[("__name__", "m"), ("job", "a")]), 1, 1.0)
+            .unwrap();
+        s.append(&l(&[("__name__", "m"), ("job", "b"), ("x", "1")]), 1, 1.0)
+            .unwrap();
+        s.append(&l(&[("__name__", "n"), ("job", "a")]), 1, 1.0)
+            .unwrap();
+        let re = |n: &str, v: &str| Matcher::new(MatchKind::Regex, n, v).unwrap();
+        let nre = |n: &str, v: &str| Matcher::new(MatchKind::NotRegex, n, v).unwrap();
+        assert_eq!(names(&s, &[Matcher::equal("__name__", "m")]).len(), 2);
+        assert_eq!(
+            names(
+                &s,
+                &[Matcher::equal("__name__", "m"), Matcher::equal("x", "")]
+            ),
+            [r#"{__name__="m", job="a"}"#]
+        );
+        assert_eq!(
+            names(&s, &[re("job", "a|b"), nre("__name__", "n")]).len(),
+            2
+        );
+        assert_eq!(names(&s, &[re("x", ".*")]).len(), 3);
+        assert_eq!(names(&s, &[re("x", ".+")]).len(), 1);
+        assert_eq!(
+            names(
+                &s,
+                &[Matcher::new(MatchKind::NotEqual, "job", "a").unwrap()]
+            )
+            .len(),
+            1
+        );
+        assert!(names(&s, &[Matcher::equal("job", "zzz")]).is_empty());
+        assert_eq!(s.label_values("job"), ["a", "b"]);
+        assert_eq!(s.label_names(), ["__name__", "job", "x"]);
+    }
+
+    #[test]
+    fn time_range_selection() {
+        let s = Store::new(StoreOptions::default());
+        let a = l(&[("__name__", "a")]);
+        for t in [10, 20, 30] {
+            s.append(&a, t, 1.0).unwrap();
+        }
+        let mut got = Vec::new();
+        s.select(&[], 15, 30, &mut |_, xs| got.extend(xs.iter().map(|x| x.t)))
+            .unwrap();
+        assert_eq!(got, [20, 30]);
+        let mut calls = 0;
+        s.select(&[], 31, 40, &mut |_, _| calls += 1).unwrap();
+        assert_eq!(calls, 0);
+    }
+}
