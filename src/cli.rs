@@ -65,6 +65,34 @@ pub enum CheckCommand {
         /// The file.
         file: PathBuf,
     },
+    /// Validate an exposition read from standard input; exit 0 valid, 1 invalid (every problem
+    /// with its line), 3 lint findings only.
+    Metrics {
+        /// The exposition format.
+        #[arg(long, value_enum, default_value_t = ExpositionFormat::Openmetrics)]
+        format: ExpositionFormat,
+        /// Lint checks, as promtool's `check metrics` does them.
+        #[arg(long, value_enum, default_value_t = Lint::All)]
+        lint: Lint,
+    },
+}
+
+/// An exposition format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExpositionFormat {
+    /// OpenMetrics 1.0 text.
+    Openmetrics,
+    /// Prometheus text format 0.0.4.
+    Text,
+}
+
+/// Which lint checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lint {
+    /// promtool's lint checks.
+    All,
+    /// None.
+    None,
 }
 
 /// `journal` commands.

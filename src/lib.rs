@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod model;
 pub mod promql;
 pub mod roles;
+pub mod scrape;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tradewatch::cli::{CheckCommand, Cli, Command, JournalCommand, LogFormat, RunArgs};
+use tradewatch::cli::{
+    CheckCommand, Cli, Command, ExpositionFormat, JournalCommand, Lint, LogFormat, RunArgs,
+};
 use tradewatch::config::Config;
 
 fn main() -> ExitCode {
@@ -66,6 +68,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         },
+        Command::Check(CheckCommand::Metrics { format, lint }) => {
+            let mut input = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut input)?;
+            let format = match format {
+                ExpositionFormat::Openmetrics => tradewatch::exporter::Format::OpenMetrics,
+                ExpositionFormat::Text => tradewatch::exporter::Format::Text,
+            };
+            let report = tradewatch::scrape::check_metrics(&input, format, lint == Lint::All);
+            print!("{report}");
+            Ok(ExitCode::from(report.exit_code()))
+        }
         Command::Journal(JournalCommand::Export(args)) => {
             match tradewatch::ingest::export::run(&args, std::io::stdout().lock()) {
                 Err(e) if !e.is_broken_pipe() => Err(e.into()),

@@ -125,6 +125,42 @@ async fn text_format_passes_promtool_check_metrics() {
     );
 }
 
+/// `tradewatch check metrics` on our own `/metrics`, in both formats: valid and lint-clean.
+#[tokio::test]
+async fn tradewatch_check_metrics_passes_our_own_output() {
+    let (_dir, exporter, _batch) = exporter_with_every_type().await;
+    let bin = env!("CARGO_BIN_EXE_tradewatch");
+    for (format, text) in [
+        ("openmetrics", exporter.openmetrics().await),
+        ("text", exporter.text().await),
+    ] {
+        let (status, stdout, stderr) = run_with_input(
+            bin,
+            &["check", "metrics", "--format", format],
+            text.as_bytes(),
+        );
+        assert!(
+            status.success(),
+            "check metrics --format {format} ({status}):\n{stdout}{stderr}"
+        );
+    }
+    let (status, stdout, _) = run_with_input(bin, &["check", "metrics"], b"a 1\na 2\n# EOF\n");
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("line 2"), "{stdout}");
+    let (status, stdout, _) = run_with_input(
+        bin,
+        &["check", "metrics", "--format", "text"],
+        b"# TYPE a counter\na 1\n",
+    );
+    assert_eq!(status.code(), Some(3), "{stdout}");
+    let (status, _, _) = run_with_input(
+        bin,
+        &["check", "metrics", "--format", "text", "--lint", "none"],
+        b"# TYPE a counter\na 1\n",
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
 #[tokio::test]
 async fn metrics_are_gzipped_when_asked() {
     let (_dir, exporter, _batch) = exporter_with_every_type().await;
