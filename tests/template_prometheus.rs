@@ -33,17 +33,29 @@ fn parse_series(series: &str, values: &str) -> Sample {
 }
 
 /// Answers `query` for a bare metric name with the input series of that name, in input order,
-/// as Prometheus's engine did for this fixture.
+/// and for `sort_desc(name)` with them sorted by value, highest first. The fixture's annotations
+/// use `sort_desc` wherever order shows, because promtool's order for a bare selector varies.
 struct Fixture(Vec<Sample>);
 
 impl QueryFn for Fixture {
     fn query(&self, expr: &str, _at: &Time) -> Result<Vec<Sample>, String> {
-        Ok(self
+        let (name, sorted) = match expr
+            .strip_prefix("sort_desc(")
+            .and_then(|e| e.strip_suffix(')'))
+        {
+            Some(inner) => (inner, true),
+            None => (expr, false),
+        };
+        let mut out: Vec<Sample> = self
             .0
             .iter()
-            .filter(|s| s.labels["__name__"] == expr)
+            .filter(|s| s.labels["__name__"] == name)
             .cloned()
-            .collect())
+            .collect();
+        if sorted {
+            out.sort_by(|a, b| b.value.total_cmp(&a.value));
+        }
+        Ok(out)
     }
 }
 
