@@ -55,6 +55,27 @@ pub enum Command {
     /// Read the journal of accepted events.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Work with Prometheus rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `rules` commands.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate rule files as `promtool check rules` does: exit 0 valid, 1 invalid, 3 lint
+    /// findings only with --lint-fatal.
+    Check {
+        /// The rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Lint checks: all, duplicate-rules or none (comma-separated).
+        #[arg(long, default_value = "duplicate-rules")]
+        lint: String,
+        /// Make lint findings exit with code 3.
+        #[arg(long)]
+        lint_fatal: bool,
+    },
 }
 
 /// `check` commands.

@@ -15,6 +15,7 @@
 //! assert!(text.contains("trading_orders_total{engine=\"engine-1\",strategy=\"momentum\",venue=\"binance\",side=\"buy\",status=\"filled\"} 1.0"));
 //! ```
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod ingest;
 pub mod model;
 pub mod promql;
 pub mod roles;
+pub mod rules;
 pub mod scrape;
 pub mod server;
 pub mod store;

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tradewatch::cli::{
-    CheckCommand, Cli, Command, ExpositionFormat, JournalCommand, Lint, LogFormat, RunArgs,
+    CheckCommand, Cli, Command, ExpositionFormat, JournalCommand, Lint, LogFormat, RulesCommand,
+    RunArgs,
 };
 use tradewatch::config::Config;
 
@@ -84,6 +85,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Err(e) if !e.is_broken_pipe() => Err(e.into()),
                 _ => Ok(ExitCode::SUCCESS),
             }
+        }
+        Command::Rules(RulesCommand::Check {
+            files,
+            lint,
+            lint_fatal,
+        }) => {
+            let lint = tradewatch::rules::Lint::parse(&lint, lint_fatal)?;
+            let (report, code) = tradewatch::rules::check_files(&files, lint);
+            print!("{report}");
+            Ok(ExitCode::from(code))
         }
     }
 }

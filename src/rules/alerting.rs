@@ -1,0 +1,188 @@
+//! One evaluation of an alerting rule, as Prometheus's `AlertingRule.Eval` does it after the
+//! query: each result sample becomes an alert identified by its labels after templating, and
+//! every alert of the rule goes through the state machine of [`crate::alerts::state`].
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::alerts::{Alert, AlertState, Fingerprint, Observation, Transition, evaluate};
+use crate::model::labels::{Labels, METRIC_NAME};
+use crate::promql::InstantSample;
+use crate::template::prometheus::{AlertData, Expansion};
+
+use super::rule::AlertingRule;
+
+/// The label naming an alert's rule.
+pub const ALERT_NAME: &str = "alertname";
+
+/// An alert of a rule between evaluations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveAlert {
+    /// The alert's identity: the sample's labels without `__name__`, the rule's labels after
+    /// templating (empty ones dropped), and `alertname`.
+    pub labels: Labels,
+    /// The annotations, expanded at the last evaluation that had the alert active.
+    pub annotations: BTreeMap<String, String>,
+    /// Its state and times.
+    pub alert: Alert,
+}
+
+/// The alerts of one alerting rule, by fingerprint.
+pub type RuleAlerts = BTreeMap<Fingerprint, ActiveAlert>;
+
+/// Why an evaluation of an alerting rule failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertingError {
+    /// Two samples gave the same labels.
+    #[error("vector contains metrics with the same labelset after applying alert labels")]
+    DuplicateLabels,
+    /// More alerts than the group's `limit`; every alert of the rule was dropped.
+    #[error("exceeded limit of {limit} with {count} alerts")]
+    LimitExceeded {
+        /// The group's limit.
+        limit: u64,
+        /// The number of pending and firing alerts.
+        count: usize,
+    },
+}
+
+/// What the templates see besides each alert: external labels and URL, and the query engine.
+#[derive(Clone, Default)]
+pub struct TemplateEnv {
+    /// `sidecar.external_labels`.
+    pub external_labels: BTreeMap<String, String>,
+    /// The external URL (`$externalURL`).
+    pub external_url: String,
+    /// The engine for `query` and the evaluation time.
+    pub expansion: Expansion,
+}
+
+fn btree(labels: &Labels) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect()
+}
+
+impl AlertingRule {
+    /// Applies one evaluation's result `samples` at `now` (Unix milliseconds) to the rule's
+    /// `alerts`, and gives the transitions, by fingerprint. With `limit` above zero, more
+    /// pending and firing alerts than `limit` drop all of the rule's alerts and fail.
+    pub fn apply(
+        &self,
+        alerts: &mut RuleAlerts,
+        samples: &[InstantSample],
+        now: i64,
+        limit: u64,
+        env: &TemplateEnv,
+    ) -> Result<Vec<(Fingerprint, Transition)>, AlertingError> {
+        let mut results: BTreeMap<Fingerprint, (Labels, BTreeMap<String, String>, f64)> =
+            BTreeMap::new();
+        for sample in samples {
+            let data = AlertData::new(
+                &btree(&sample.labels),
+                &env.external_labels,
+                &env.external_url,
+                sample.f,
+            );
+            let expand = |t: &crate::template::prometheus::RuleTemplate| {
+                t.expand_or_error(&data, &env.expansion)
+            };
+            let mut builder = sample.labels.builder();
+            builder.del(METRIC_NAME);
+            for (name, template) in &self.labels {
+                let value = expand(template);
+                if value.is_empty() {
+                    builder.del(name);
+                } else {
+                    builder.set(name, &value);
+                }
+            }
+            builder.set(ALERT_NAME, &self.alert);
+            let labels = builder.build();
+            let annotations = self
+                .annotations
+                .iter()
+                .map(|(name, template)| (name.clone(), expand(template)))
+                .collect();
+            let fingerprint = Fingerprint::of(&labels);
+            if results
+                .insert(fingerprint, (labels, annotations, sample.f))
+                .is_some()
+            {
+                return Err(AlertingError::DuplicateLabels);
+            }
+        }
+        let mut transitions = Vec::new();
+        let keys: HashSet<Fingerprint> = alerts.keys().chain(results.keys()).copied().collect();
+        for fingerprint in keys {
+            let previous = alerts.remove(&fingerprint);
+            let result = results.remove(&fingerprint);
+            let observation = match &result {
+                Some((_, _, value)) => Observation::Active { value: *value },
+                None => Observation::Inactive,
+            };
+            let step = evaluate(
+                previous.as_ref().map(|p| &p.alert),
+                observation,
+                now,
+                self.hold,
+                self.keep_firing_for,
+            );
+            if let Some(transition) = step.transition {
+                transitions.push((fingerprint, transition));
+            }
+            let Some(alert) = step.alert else { continue };
+            let (labels, annotations) = match (result, previous) {
+                (Some((labels, annotations, _)), _) => (labels, annotations),
+                (None, Some(p)) => (p.labels, p.annotations),
+                (None, None) => continue,
+            };
+            alerts.insert(
+                fingerprint,
+                ActiveAlert {
+                    labels,
+                    annotations,
+                    alert,
+                },
+            );
+        }
+        transitions.sort_by_key(|(fingerprint, _)| *fingerprint);
+        let count = alerts
+            .values()
+            .filter(|a| matches!(a.alert.state, AlertState::Pending | AlertState::Firing))
+            .count();
+        if limit > 0 && count as u64 > limit {
+            alerts.clear();
+            return Err(AlertingError::LimitExceeded { limit, count });
+        }
+        Ok(transitions)
+    }
+}
+
+/// The `ALERTS` and `ALERTS_FOR_STATE` samples of a rule's pending and firing alerts at `now`,
+/// as Prometheus writes them: `ALERTS{<labels>, alertstate="pending"|"firing"} 1` and
+/// `ALERTS_FOR_STATE{<labels>}` = `active_at` in whole Unix seconds. Resolved alerts have none.
+pub fn alert_series(alerts: &RuleAlerts, now: i64) -> Vec<InstantSample> {
+    let mut out = Vec::new();
+    for active in alerts.values() {
+        let state = match active.alert.state {
+            AlertState::Pending | AlertState::Firing => active.alert.state.as_str(),
+            AlertState::Inactive | AlertState::Resolved => continue,
+        };
+        let mut builder = active.labels.builder();
+        builder.set(METRIC_NAME, "ALERTS").set("alertstate", state);
+        out.push(InstantSample {
+            labels: builder.build(),
+            t: now,
+            f: 1.0,
+        });
+        let mut builder = active.labels.builder();
+        builder.set(METRIC_NAME, "ALERTS_FOR_STATE");
+        out.push(InstantSample {
+            labels: builder.build(),
+            t: now,
+            f: active.alert.active_at.div_euclid(1000) as f64,
+        });
+    }
+    out
+}
