@@ -9,6 +9,8 @@ mod lexer;
 pub mod lint;
 pub mod parse;
 mod sample_rules;
+pub mod scraper;
+pub mod target;
 
 pub use check::{CheckReport, check_metrics};
 pub use error::{ErrorKind, ParseError};

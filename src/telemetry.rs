@@ -25,6 +25,8 @@ pub struct Telemetry {
     journal_errors: Arc<Family>,
     collector_duration: Arc<Family>,
     collector_errors: Arc<Family>,
+    scrapes: Arc<Family>,
+    scrape_duration: Arc<Family>,
     process: ProcessFamilies,
 }
 
@@ -126,6 +128,16 @@ impl Telemetry {
                 "tradewatch_collector_errors",
                 Counter,
                 "Collections that failed or timed out, by collector.",
+            ),
+            scrapes: reg(
+                "tradewatch_scrapes",
+                Counter,
+                "Scrapes of targets, by target and result.",
+            ),
+            scrape_duration: reg(
+                "tradewatch_scrape_duration_seconds",
+                Histogram,
+                "Duration of scrapes, by target.",
             ),
             process: ProcessFamilies {
                 cpu: reg(
@@ -243,6 +255,21 @@ impl Telemetry {
     /// Counts a failed (or timed-out) collection of `collector`.
     pub fn collector_error(&self, collector: &str) {
         add(&self.collector_errors, &label("collector", collector), 1.0);
+    }
+
+    /// Records a scrape of `target`: its `result` (`success` or why it failed) and duration.
+    pub fn scrape(&self, target: &str, result: &str, took: Duration) {
+        let mut labels = String::new();
+        crate::model::names::render_labels(
+            [("result", Some(result)), ("target", Some(target))],
+            &mut labels,
+        );
+        add(&self.scrapes, &labels, 1.0);
+        let s = self
+            .scrape_duration
+            .get_or_create(&label("target", target))
+            .expect("no limits");
+        self.scrape_duration.observe(&s, took.as_secs_f64());
     }
 
     fn refresh_process(&self) {

@@ -1,0 +1,558 @@
+//! One scrape target and one scrape of it, as Prometheus does it: HTTP GET with its `Accept`
+//! header and gzip, `job`/`instance` and the target's labels on every series, `le`/`quantile`
+//! normalised, `up` and the `scrape_*` series, staleness markers for series that went away.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::parse::{Entry, FamilyType, Format, parse};
+use crate::config::{ScrapeConfig, ScrapeTarget};
+use crate::model::labels::{Labels, LabelsBuilder};
+use crate::store::{Store, stale_nan};
+use crate::telemetry::Telemetry;
+
+/// The `Accept` header Prometheus 3 sends with its default scrape protocols (no protobuf).
+pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+
+/// The largest (uncompressed) body a scrape accepts by default: 64 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 64 << 20;
+
+/// Why a target could not be set up or a scrape failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    /// The target's URL does not parse or has no host.
+    #[error("invalid scrape url {url}: {reason}")]
+    InvalidUrl {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The bearer token file could not be read.
+    #[error("failed to read bearer token file {}: {source}", path.display())]
+    TokenFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error("failed to build http client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// The request failed (connection, TLS, timeout, body).
+    #[error("scrape request failed: {0}")]
+    Request(#[from] reqwest::Error),
+    /// The target answered with a status other than 200.
+    #[error("server returned HTTP status {0}")]
+    Status(reqwest::StatusCode),
+    /// The response's `Content-Type` is neither OpenMetrics nor Prometheus text.
+    #[error("received unsupported Content-Type {0:?}")]
+    ContentType(String),
+    /// The body was larger than the limit.
+    #[error("body size limit exceeded: more than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The exposition is invalid.
+    #[error("invalid exposition: {0}")]
+    Parse(#[from] super::ParseError),
+}
+
+impl ScrapeError {
+    /// A short, stable name for the failure, used as the `result` label of
+    /// `tradewatch_scrapes_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ScrapeError::InvalidUrl { .. } | ScrapeError::Client(_) => "config",
+            ScrapeError::TokenFile { .. } => "token",
+            ScrapeError::Request(e) if e.is_timeout() => "timeout",
+            ScrapeError::Request(_) => "request",
+            ScrapeError::Status(_) => "status",
+            ScrapeError::ContentType(_) => "content_type",
+            ScrapeError::BodyTooLarge { .. } => "body_too_large",
+            ScrapeError::Parse(_) => "parse",
+        }
+    }
+}
+
+/// A configured target ready to scrape, with the series its previous scrape saw.
+pub struct Target {
+    url: reqwest::Url,
+    name: String,
+    /// `job`, `instance` and the configured labels.
+    target_labels: Labels,
+    bearer_token_file: Option<std::path::PathBuf>,
+    timeout: Duration,
+    interval: Duration,
+    body_limit: usize,
+    client: reqwest::Client,
+    telemetry: Option<Arc<Telemetry>>,
+    previous: Mutex<HashSet<Labels>>,
+    cache: Mutex<LabelsCache>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.url.as_str())
+            .field("labels", &self.target_labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Target {
+    /// A target from its configuration and the scrape settings (interval, timeout).
+    pub fn new(target: &ScrapeTarget, scrape: &ScrapeConfig) -> Result<Target, ScrapeError> {
+        let invalid = |reason: String| ScrapeError::InvalidUrl {
+            url: target.url.clone(),
+            reason,
+        };
+        let url = reqwest::Url::parse(&target.url).map_err(|e| invalid(e.to_string()))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| invalid("no host".to_owned()))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| invalid("no port".to_owned()))?;
+        let instance = format!("{host}:{port}");
+        let mut b = LabelsBuilder::default();
+        for (name, value) in &target.labels {
+            b.set(name, value);
+        }
+        b.set("job", &target.job);
+        b.set("instance", &instance);
+        // reqwest is built without a default crypto provider; installing ours is harmless when
+        // the process already has.
+        crate::server::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("tradewatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ScrapeError::Client)?;
+        Ok(Target {
+            name: target.url.clone(),
+            url,
+            target_labels: b.build(),
+            bearer_token_file: target.bearer_token_file.clone(),
+            timeout: scrape.timeout.0,
+            interval: scrape.interval.0,
+            body_limit: DEFAULT_BODY_LIMIT,
+            client,
+            telemetry: None,
+            previous: Mutex::new(HashSet::new()),
+            cache: Mutex::new(LabelsCache::default()),
+        })
+    }
+
+    /// Sets the largest (uncompressed) body accepted.
+    pub fn with_body_limit(mut self, bytes: usize) -> Target {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Records each scrape in `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Target {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// The `job`, `instance` and configured labels put on every series.
+    pub fn labels(&self) -> &Labels {
+        &self.target_labels
+    }
+
+    /// The URL scraped; also the `target` label of the self-metrics.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Time between scrapes.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// GETs the body, decompressed and within the limit, and its format.
+    async fn fetch(&self) -> Result<(Vec<u8>, Format), ScrapeError> {
+        let mut request = self
+            .client
+            .get(self.url.clone())
+            .header(reqwest::header::ACCEPT, ACCEPT_HEADER)
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                self.timeout.as_secs_f64().to_string(),
+            )
+            .timeout(self.timeout);
+        if let Some(path) = &self.bearer_token_file {
+            let token =
+                tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|source| ScrapeError::TokenFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+            request = request.bearer_auth(token.trim());
+        }
+        let mut response = request.send().await?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(ScrapeError::Status(response.status()));
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let format = format_of(&content_type).ok_or(ScrapeError::ContentType(content_type))?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > self.body_limit {
+                return Err(ScrapeError::BodyTooLarge {
+                    limit: self.body_limit,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, format))
+    }
+
+    /// The samples of an exposition with the target's labels, or the first parse error.
+    ///
+    /// As Prometheus's scrape cache does, the final labels of a series are kept between scrapes
+    /// under its series as written (name, labels, family type), so a series seen before costs
+    /// one lookup and no allocation; entries of series absent from a successful scrape go.
+    fn samples(&self, body: &[u8], format: Format) -> Result<Vec<Scraped>, ScrapeError> {
+        let mut types: HashMap<&str, FamilyType> = HashMap::new();
+        let mut out = Vec::new();
+        let mut cache = self.cache.lock();
+        cache.generation += 1;
+        let generation = cache.generation;
+        let mut key = String::new();
+        for entry in parse(body, format) {
+            let sample = match entry? {
+                Entry::Type { family, kind } => {
+                    types.insert(family, kind);
+                    continue;
+                }
+                Entry::Sample(s) => s,
+                Entry::Help { .. } | Entry::Unit { .. } => continue,
+            };
+            let kind = types
+                .get(sample.family)
+                .copied()
+                .unwrap_or(FamilyType::Unknown);
+            key.clear();
+            key.push_str(kind.as_str());
+            for part in std::iter::once(sample.name)
+                .chain(sample.labels.iter().flat_map(|(n, v)| [*n, v.as_ref()]))
+            {
+                // Length-prefixed, so no label value can make two series look alike.
+                key.push_str(itoa::Buffer::new().format(part.len()));
+                key.push(':');
+                key.push_str(part);
+            }
+            let labels = match cache.series.get_mut(key.as_str()) {
+                Some((labels, seen)) => {
+                    *seen = generation;
+                    labels.clone()
+                }
+                None => {
+                    let labels = self.series_labels(&sample, kind);
+                    cache
+                        .series
+                        .insert(key.clone(), (labels.clone(), generation));
+                    labels
+                }
+            };
+            out.push(Scraped {
+                labels,
+                t: sample.timestamp,
+                v: sample.value,
+            });
+        }
+        cache.series.retain(|_, (_, seen)| *seen == generation);
+        Ok(out)
+    }
+
+    /// The final labels of a scraped series: `le`/`quantile` normalised, the target's labels
+    /// set over the scraped ones.
+    fn series_labels(&self, sample: &super::Sample<'_>, kind: FamilyType) -> Labels {
+        let mut b = LabelsBuilder::default();
+        b.set("__name__", sample.name);
+        for (name, value) in &sample.labels {
+            let normalised = match (kind, *name) {
+                (FamilyType::Histogram, "le") | (FamilyType::Summary, "quantile") => {
+                    value.parse::<f64>().ok().map(format_openmetrics_float)
+                }
+                _ => None,
+            };
+            b.set(name, normalised.as_deref().unwrap_or(value));
+        }
+        apply_target_labels(&mut b, &self.target_labels);
+        b.build()
+    }
+}
+
+/// Final labels of the series seen in the last successful scrape, by series as written.
+#[derive(Default)]
+struct LabelsCache {
+    series: HashMap<String, (Labels, u64)>,
+    generation: u64,
+}
+
+/// One scraped sample with its final labels; `t` is the exposed timestamp, if any.
+struct Scraped {
+    labels: Labels,
+    t: Option<i64>,
+    v: f64,
+}
+
+/// Sets the target's labels over the scraped ones (`honor_labels: false`): a scraped label
+/// that clashes is kept as `exported_<name>` (`exported_exported_<name>` if that is taken too).
+fn apply_target_labels(b: &mut LabelsBuilder, target: &Labels) {
+    let mut clashes = Vec::new();
+    for l in target {
+        if let Some(existing) = b.get(&l.name) {
+            clashes.push((l.name.to_string(), existing.to_owned()));
+        }
+        b.set(&l.name, &l.value);
+    }
+    for (name, value) in clashes {
+        let mut exported = format!("exported_{name}");
+        while b.get(&exported).is_some() {
+            exported.insert_str(0, "exported_");
+        }
+        b.set(&exported, &value);
+    }
+}
+
+/// The exposition format of a response from its `Content-Type`, as Prometheus 3 decides it.
+pub fn format_of(content_type: &str) -> Option<Format> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/openmetrics-text") {
+        Some(Format::OpenMetrics)
+    } else if media.eq_ignore_ascii_case("text/plain") {
+        Some(Format::Text)
+    } else {
+        None
+    }
+}
+
+/// Formats `f` as Prometheus's `formatOpenMetricsFloat` does: Go's `strconv.FormatFloat(f, 'g',
+/// -1, 64)`, with `.0` appended when the result has neither `.` nor `e` (`1` → `1.0`,
+/// `1e6` → `1e+06`, `0.00001` → `1e-05`).
+pub fn format_openmetrics_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if f == 0.0 {
+        return "0.0".to_owned();
+    }
+    // Shortest round-trip digits, as Go's 'g' with precision -1 picks them; Go writes them as
+    // %e when the decimal exponent is below -4 or at least 6, as %f otherwise.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} always has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} writes an integer exponent");
+    let s = if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{f}")
+    };
+    if s.contains(['.', 'e']) { s } else { s + ".0" }
+}
+
+/// What one scrape did.
+#[derive(Debug)]
+pub struct ScrapeReport {
+    /// Why the scrape failed; `None` means `up` was 1.
+    pub error: Option<ScrapeError>,
+    /// Samples in the exposition (`scrape_samples_scraped`).
+    pub samples: usize,
+    /// Series not seen in the previous scrape (`scrape_series_added`).
+    pub series_added: usize,
+    /// Series that got a staleness marker.
+    pub stale: usize,
+    /// Samples the store refused (out of order or duplicate timestamps).
+    pub refused: usize,
+    /// How long the scrape took (`scrape_duration_seconds`).
+    pub duration: Duration,
+}
+
+impl ScrapeReport {
+    /// Whether the scrape succeeded (`up` 1).
+    pub fn is_up(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Scrapes `target` once at `now_ms` into `store`: its samples (at their own timestamps when
+/// exposed, `now_ms` otherwise), staleness markers at `now_ms` for series of the previous scrape
+/// that are gone (all of them when the scrape fails), and `up`, `scrape_duration_seconds`,
+/// `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling` and `scrape_series_added`.
+///
+/// ```no_run
+/// use tradewatch::config::{ScrapeConfig, ScrapeTarget};
+/// use tradewatch::scrape::target::{Target, scrape_once};
+/// use tradewatch::store::{Store, StoreOptions};
+///
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ScrapeTarget {
+///     url: "http://127.0.0.1:9470/metrics".to_owned(),
+///     job: "engine".to_owned(),
+///     bearer_token_file: None,
+///     labels: Default::default(),
+/// };
+/// let target = Target::new(&config, &ScrapeConfig::default())?;
+/// let store = Store::new(StoreOptions::default());
+/// let report = scrape_once(&target, &store, 1_700_000_000_000).await;
+/// println!("up={} samples={}", report.is_up(), report.samples);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeReport {
+    let started = Instant::now();
+    let scraped = match target.fetch().await {
+        Ok((body, format)) => target.samples(&body, format),
+        Err(e) => Err(e),
+    };
+    let duration = started.elapsed();
+    let mut report = ScrapeReport {
+        error: None,
+        samples: 0,
+        series_added: 0,
+        stale: 0,
+        refused: 0,
+        duration,
+    };
+    let mut previous = target.previous.lock();
+    let mut current = HashSet::with_capacity(previous.len());
+    match scraped {
+        Ok(samples) => {
+            report.samples = samples.len();
+            for s in samples {
+                if store.append(&s.labels, s.t.unwrap_or(now_ms), s.v).is_err() {
+                    report.refused += 1;
+                }
+                // As Prometheus, series with exposed timestamps get no staleness tracking.
+                if s.t.is_none() {
+                    if !previous.contains(&s.labels) {
+                        report.series_added += 1;
+                    }
+                    current.insert(s.labels);
+                }
+            }
+        }
+        Err(e) => report.error = Some(e),
+    }
+    for gone in previous.difference(&current) {
+        if store.append(gone, now_ms, stale_nan()).is_ok() {
+            report.stale += 1;
+        }
+    }
+    *previous = current;
+    drop(previous);
+
+    let up = if report.is_up() { 1.0 } else { 0.0 };
+    let samples = report.samples as f64;
+    for (name, value) in [
+        ("up", up),
+        ("scrape_duration_seconds", duration.as_secs_f64()),
+        ("scrape_samples_scraped", samples),
+        ("scrape_samples_post_metric_relabeling", samples),
+        ("scrape_series_added", report.series_added as f64),
+    ] {
+        let labels = target.target_labels.builder().set("__name__", name).build();
+        if store.append(&labels, now_ms, value).is_err() {
+            report.refused += 1;
+        }
+    }
+
+    let result = report.error.as_ref().map_or("success", ScrapeError::reason);
+    if let Some(telemetry) = &target.telemetry {
+        telemetry.scrape(&target.name, result, duration);
+    }
+    match &report.error {
+        None => tracing::debug!(
+            target_url = %target.name,
+            samples = report.samples,
+            series_added = report.series_added,
+            stale = report.stale,
+            took_ms = duration.as_millis() as u64,
+            "Scraped."
+        ),
+        Some(e) => tracing::warn!(
+            target_url = %target.name,
+            result,
+            error = %e,
+            stale = report.stale,
+            "Scrape failed."
+        ),
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openmetrics_float_matches_go() {
+        for (f, want) in [
+            (1.0, "1.0"),
+            (0.0, "0.0"),
+            (-1.0, "-1.0"),
+            (0.5, "0.5"),
+            (10.0, "10.0"),
+            (100000.0, "100000.0"),
+            (1e6, "1e+06"),
+            (1.5e6, "1.5e+06"),
+            (123456789.0, "1.23456789e+08"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (2.5e-7, "2.5e-07"),
+            (1e21, "1e+21"),
+            (1e100, "1e+100"),
+            (0.005, "0.005"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(format_openmetrics_float(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn format_from_content_type() {
+        assert_eq!(
+            format_of("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            Some(Format::OpenMetrics)
+        );
+        assert_eq!(
+            format_of("text/plain; version=0.0.4; charset=utf-8"),
+            Some(Format::Text)
+        );
+        assert_eq!(format_of("application/json"), None);
+        assert_eq!(format_of(""), None);
+    }
+
+    #[test]
+    fn clashing_labels_become_exported() {
+        let target = Labels::from_pairs([("job", "j"), ("instance", "h:1")]);
+        let mut b = LabelsBuilder::default();
+        b.set("__name__", "m")
+            .set("job", "theirs")
+            .set("exported_job", "x");
+        apply_target_labels(&mut b, &target);
+        let l = b.build();
+        assert_eq!(l.get("job"), Some("j"));
+        assert_eq!(l.get("instance"), Some("h:1"));
+        assert_eq!(l.get("exported_job"), Some("x"));
+        assert_eq!(l.get("exported_exported_job"), Some("theirs"));
+    }
+}
