@@ -350,58 +350,15 @@ fn strip_domain(hp: &str) -> String {
 
 /// Prometheus's `model.ParseDuration` (`1h5m`, `1d`, `2w`, `1y`, `500ms`), in seconds.
 pub fn parse_duration(s: &str) -> Result<f64, String> {
-    let bad = || {
-        format!(
+    use crate::model::duration::{DurationError, PromDuration};
+    match PromDuration::parse(s) {
+        Ok(d) => Ok(d.as_duration().as_millis() as f64 / 1000.0),
+        Err(DurationError::OutOfRange) => Err("duration out of range".into()),
+        Err(_) => Err(format!(
             "not a valid duration string: {}",
             super::printf::quote(s, false)
-        )
-    };
-    if s == "0" {
-        return Ok(0.0);
+        )),
     }
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let units: [(&str, u64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let mut rest = s;
-    let mut next_unit = 0;
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit = if rest.starts_with("ms") {
-            "ms"
-        } else {
-            rest.get(..1).ok_or_else(bad)?
-        };
-        let idx = units[next_unit..]
-            .iter()
-            .position(|(u, _)| *u == unit)
-            .ok_or_else(bad)?
-            + next_unit;
-        total = n
-            .checked_mul(units[idx].1)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| "duration out of range".to_string())?;
-        next_unit = idx + 1;
-        rest = &rest[unit.len()..];
-    }
-    if total > i64::MAX as u64 / 1_000_000 {
-        return Err("duration out of range".into());
-    }
-    Ok(total as f64 / 1000.0)
 }
 
 fn sample_value(s: &Sample) -> Value {
