@@ -297,7 +297,7 @@ pub struct RawEvent<'a> {
 impl RawEvent<'_> {
     /// The names of the type-specific fields this event carries.
     pub fn present_fields(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(8);
         macro_rules! check {
             ($($f:ident),*) => { $( if self.$f.is_some() { out.push(stringify!($f)); } )* };
         }

@@ -227,7 +227,8 @@ impl Planner {
         now: f64,
     ) -> Result<Planned, Rejection> {
         let (required, optional) = kind.fields();
-        for field in e.present_fields() {
+        let present = e.present_fields();
+        for &field in &present {
             if !required.contains(&field) && !optional.contains(&field) {
                 return Err(Rejection::new(
                     "unknown_field",
@@ -235,7 +236,6 @@ impl Planner {
                 ));
             }
         }
-        let present = e.present_fields();
         if let Some(missing) = required.iter().find(|f| !present.contains(f)) {
             return Err(Rejection::new(
                 "missing_field",
