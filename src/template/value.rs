@@ -292,6 +292,16 @@ pub fn print_top(out: &mut String, v: &Value) {
 
 /// Appends `v` as `%v` prints it, at nesting depth `depth`.
 pub fn print_plain(out: &mut String, v: &Value, depth: usize) {
+    print_value(out, v, depth, false);
+}
+
+/// Appends `v` as `%+v` prints it: like `%v` with struct field names.
+pub fn print_plus(out: &mut String, v: &Value, depth: usize) {
+    print_value(out, v, depth, true);
+}
+
+/// `%v` (`plus` false) or `%+v` (`plus` true): they differ only in naming struct fields.
+fn print_value(out: &mut String, v: &Value, depth: usize, plus: bool) {
     match v {
         Value::Invalid => out.push_str("<invalid reflect.Value>"),
         Value::Nil => out.push_str("<nil>"),
@@ -309,7 +319,7 @@ pub fn print_plain(out: &mut String, v: &Value, depth: usize) {
                 if i > 0 {
                     out.push(' ');
                 }
-                print_plain(out, item, depth + 1);
+                print_value(out, item, depth + 1, plus);
             }
             out.push(']');
         }
@@ -321,19 +331,31 @@ pub fn print_plain(out: &mut String, v: &Value, depth: usize) {
                 }
                 out.push_str(k);
                 out.push(':');
-                print_plain(out, item, depth + 1);
+                print_value(out, item, depth + 1, plus);
             }
             out.push(']');
         }
-        Value::Struct(s) => {
-            if s.pointer && depth > 0 {
-                out.push_str("0xc000010000");
-            } else {
-                if s.pointer {
-                    out.push('&');
-                }
-                print_struct(out, s, 'v', false);
+        Value::Struct(s) if s.pointer && depth > 0 => out.push_str("0xc000010000"),
+        Value::Struct(s) if plus => {
+            if s.pointer {
+                out.push('&');
             }
+            out.push('{');
+            for (i, (name, v)) in s.fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(name);
+                out.push(':');
+                print_value(out, v, depth + 1, true);
+            }
+            out.push('}');
+        }
+        Value::Struct(s) => {
+            if s.pointer {
+                out.push('&');
+            }
+            print_struct(out, s, 'v', false);
         }
     }
 }
@@ -351,50 +373,6 @@ fn print_struct(out: &mut String, s: &Struct, _verb: char, names: bool) {
         print_plain(out, v, 1);
     }
     out.push('}');
-}
-
-/// Appends `v` as `%+v` prints it: like `%v` with struct field names.
-pub fn print_plus(out: &mut String, v: &Value, depth: usize) {
-    match v {
-        Value::Struct(s) if !(s.pointer && depth > 0) => {
-            if s.pointer {
-                out.push('&');
-            }
-            out.push('{');
-            for (i, (name, v)) in s.fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(name);
-                out.push(':');
-                print_plus(out, v, depth + 1);
-            }
-            out.push('}');
-        }
-        Value::List(l) => {
-            out.push('[');
-            for (i, item) in l.items.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                print_plus(out, item, depth + 1);
-            }
-            out.push(']');
-        }
-        Value::Map(m) => {
-            out.push_str("map[");
-            for (i, (k, item)) in m.entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(k);
-                out.push(':');
-                print_plus(out, item, depth + 1);
-            }
-            out.push(']');
-        }
-        _ => print_plain(out, v, depth),
-    }
 }
 
 /// The string `fmt.Sprint(v)` gives.
