@@ -84,6 +84,14 @@ fn bucket_list_not_increasing() {
 }
 
 #[test]
+fn negative_buckets() {
+    assert_eq!(
+        error("negative_buckets.yaml"),
+        "negative_buckets.yaml:3:37: exporter.buckets.trading_order_latency_seconds[0]: bucket 1 must be ≥ 0, not -1 (observations are never negative)"
+    );
+}
+
+#[test]
 fn token_from_file_and_env() {
     assert_eq!(
         error("token_file_and_env.yaml"),

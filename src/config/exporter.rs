@@ -175,7 +175,9 @@ impl Limits {
     }
 }
 
-/// A bucket list: a valid metric name; bounds non-empty, finite, strictly increasing.
+/// A bucket list: a valid metric name; bounds non-empty, finite, non-negative (an OpenMetrics
+/// histogram with a negative bucket may not carry the `_sum` every observation feeds), strictly
+/// increasing.
 fn check_buckets(c: &mut Checker<'_>, metric: &str, bounds: &[f64]) {
     if !super::check::is_metric_name(metric) {
         c.field_key_error(metric, format!("invalid metric name {metric:?}"));
@@ -189,6 +191,13 @@ fn check_buckets(c: &mut Checker<'_>, metric: &str, bounds: &[f64]) {
                 c.within(i, |c| {
                     c.value_error(format!(
                         "bucket {} must be finite, not {bound} (the +Inf bucket is implied)",
+                        i + 1
+                    ))
+                });
+            } else if bound < 0.0 {
+                c.within(i, |c| {
+                    c.value_error(format!(
+                        "bucket {} must be ≥ 0, not {bound} (observations are never negative)",
                         i + 1
                     ))
                 });
