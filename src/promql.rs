@@ -30,6 +30,7 @@ mod range_functions;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+pub use eval::selector_matchers;
 pub use parse::{ParseError, Position, parse};
 pub use promql_parser::parser::Expr;
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use promql_parser::parser::Expr;
 use tradewatch::model::labels::{Labels, METRIC_NAME};
 use tradewatch::promql::{Engine, PromqlError, QueryResult, Value, parse};
-use tradewatch::store::{MatchKind, Matcher, Store, StoreOptions, stale_nan};
+use tradewatch::store::{Matcher, Store, StoreOptions, stale_nan};
 
 /// Experimental functions and aggregations (Prometheus's `--enable-feature=promql-experimental-functions`).
 const EXPERIMENTAL: &[&str] = &[
@@ -295,26 +295,8 @@ fn selectors(e: &Expr, out: &mut Vec<Vec<Matcher>>) {
 }
 
 fn vs_matchers(vs: &promql_parser::parser::VectorSelector, out: &mut Vec<Vec<Matcher>>) {
-    use promql_parser::label::MatchOp;
-    let mut groups = vec![vs.matchers.matchers.clone()];
-    groups.extend(vs.matchers.or_matchers.iter().cloned());
-    for g in groups {
-        let mut ms = Vec::new();
-        if let Some(n) = &vs.name {
-            ms.push(Matcher::equal(METRIC_NAME, n));
-        }
-        for m in g {
-            let kind = match m.op {
-                MatchOp::Equal => MatchKind::Equal,
-                MatchOp::NotEqual => MatchKind::NotEqual,
-                MatchOp::Re(_) => MatchKind::Regex,
-                MatchOp::NotRe(_) => MatchKind::NotRegex,
-            };
-            if let Ok(m) = Matcher::new(kind, &m.name, &m.value) {
-                ms.push(m);
-            }
-        }
-        out.push(ms);
+    if let Ok(groups) = tradewatch::promql::selector_matchers(vs) {
+        out.extend(groups);
     }
 }
 

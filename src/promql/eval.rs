@@ -127,7 +127,7 @@ fn system_time_ms(t: &SystemTime) -> i64 {
 }
 
 /// The store matchers of a selector: one set per `or` branch, each with the metric name.
-pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, PromqlError> {
+pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, PromqlError> {
     let mut groups: Vec<&Vec<promql_parser::label::Matcher>> = Vec::new();
     if !vs.matchers.matchers.is_empty() || vs.matchers.or_matchers.is_empty() {
         groups.push(&vs.matchers.matchers);
