@@ -28,52 +28,13 @@ use tradewatch::ingest::{BodyKind, Ingest};
 use tradewatch::telemetry::Telemetry;
 
 const EVENTS: usize = 1_000;
-const STATUSES: [&str; 6] = [
-    "submitted",
-    "filled",
-    "partially_filled",
-    "rejected",
-    "cancelled",
-    "failed",
-];
-const VENUES: [&str; 5] = ["binance", "coinbase", "kraken", "cme", "nasdaq"];
+#[path = "support/orders.rs"]
+mod orders;
 
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
-}
-
-/// An NDJSON body of `EVENTS` order events.
-fn order_batch(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let mut body = Vec::with_capacity(EVENTS * 160);
-    for _ in 0..EVENTS {
-        let line = format!(
-            r#"{{"type":"order","engine":"eng-{}","strategy":"strat_{:02}","venue":"{}","side":"{}","status":"{}","symbol":"SYM{:03}","latency_seconds":0.{:06}}}"#,
-            rng.below(4),
-            rng.below(10),
-            VENUES[rng.below(5) as usize],
-            if rng.below(2) == 0 { "buy" } else { "sell" },
-            STATUSES[rng.below(6) as usize],
-            rng.below(500),
-            100 + rng.below(20_000),
-        );
-        body.extend_from_slice(line.as_bytes());
-        body.push(b'\n');
-    }
-    body
-}
+use orders::order_batch;
 
 fn ingest(c: &mut Criterion) {
-    let body = order_batch(7);
+    let body = order_batch(7, EVENTS);
     println!(
         "ingest: {EVENTS} order events, {} bytes ({:.1} bytes an event); a decoded RawEvent is {} bytes",
         body.len(),
