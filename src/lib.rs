@@ -22,6 +22,7 @@ pub mod config;
 pub mod exporter;
 pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod promql;
 pub mod roles;
 pub mod rules;

@@ -1,0 +1,9 @@
+//! The notifier: Alertmanager's routing, grouping, inhibition, silences and time intervals on an
+//! unchanged `alertmanager.yml`, then delivery by email and webhook through a durable outbox.
+//!
+//! Notification is a chain of small stages: route → group → inhibit/silence/ack → dedup →
+//! outbox → send with retry. The types every stage shares are in [`types`].
+
+pub mod types;
+
+pub use types::{Alert, Notification, NotificationStatus};
