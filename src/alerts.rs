@@ -1,5 +1,5 @@
-//! Alerts: identity (Alertmanager's fingerprint) and the pure state machine of
-//! [`state::evaluate`].
+//! Alerts: identity (Alertmanager's fingerprint), the pure state machine of
+//! [`state::evaluate`], its persistence in `state.db` ([`persist`]) and the alert log ([`log`]).
 //!
 //! ```
 //! use std::time::Duration;
@@ -12,6 +12,8 @@
 //! assert_eq!(later.alert.unwrap().state, AlertState::Firing);
 //! ```
 
+pub mod log;
+pub mod persist;
 pub mod state;
 
 pub use state::{

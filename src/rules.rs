@@ -16,6 +16,7 @@ pub mod eval;
 pub mod file;
 pub mod recording;
 pub mod rule;
+pub mod schedule;
 
 pub use alerting::{ActiveAlert, AlertingError, RuleAlerts, TemplateEnv, alert_series};
 pub use check::{Lint, check_files};
@@ -23,3 +24,4 @@ pub use eval::{GroupEvaluation, GroupState, RuleEvalError};
 pub use file::{LoadedRules, Rule, RuleFile, RuleFileError, RuleGroup};
 pub use recording::RecordingError;
 pub use rule::{AlertingRule, CompiledRule, Group, RecordingRule, compile};
+pub use schedule::{AlertSink, Rules, RulesTask, Settings};

@@ -27,6 +27,12 @@ pub struct Telemetry {
     collector_errors: Arc<Family>,
     scrapes: Arc<Family>,
     scrape_duration: Arc<Family>,
+    rule_group_duration: Arc<Family>,
+    rule_group_last_evaluation: Arc<Family>,
+    rule_failures: Arc<Family>,
+    alerts: Arc<Family>,
+    reload_successful: Arc<Family>,
+    reload_success_timestamp: Arc<Family>,
     process: ProcessFamilies,
 }
 
@@ -138,6 +144,36 @@ impl Telemetry {
                 "tradewatch_scrape_duration_seconds",
                 Histogram,
                 "Duration of scrapes, by target.",
+            ),
+            rule_group_duration: reg(
+                "tradewatch_rule_group_duration_seconds",
+                Histogram,
+                "Duration of rule group evaluations, by group.",
+            ),
+            rule_group_last_evaluation: reg(
+                "tradewatch_rule_group_last_evaluation_timestamp_seconds",
+                Gauge,
+                "When each rule group last evaluated.",
+            ),
+            rule_failures: reg(
+                "tradewatch_rule_evaluation_failures",
+                Counter,
+                "Rule evaluations that failed, by group.",
+            ),
+            alerts: reg(
+                "tradewatch_alerts",
+                Gauge,
+                "Alerts held by the rule layer, by state.",
+            ),
+            reload_successful: reg(
+                "tradewatch_config_last_reload_successful",
+                Gauge,
+                "Whether the last configuration reload succeeded.",
+            ),
+            reload_success_timestamp: reg(
+                "tradewatch_config_last_reload_success_timestamp_seconds",
+                Gauge,
+                "When the configuration was last loaded successfully.",
             ),
             process: ProcessFamilies {
                 cpu: reg(
@@ -270,6 +306,39 @@ impl Telemetry {
             .get_or_create(&label("target", target))
             .expect("no limits");
         self.scrape_duration.observe(&s, took.as_secs_f64());
+    }
+
+    /// Records one evaluation of rule group `group` (`file;name`): its duration, its time and
+    /// how many of its rules failed.
+    pub fn rule_group(&self, group: &str, took: Duration, at_secs: f64, failures: usize) {
+        let labels = label("group", group);
+        let h = self
+            .rule_group_duration
+            .get_or_create(&labels)
+            .expect("no limits");
+        self.rule_group_duration.observe(&h, took.as_secs_f64());
+        self.rule_group_last_evaluation
+            .get_or_create(&labels)
+            .expect("no limits")
+            .set(at_secs);
+        add(&self.rule_failures, &labels, failures as f64);
+    }
+
+    /// Sets how many alerts are in `state` (pending, firing).
+    pub fn alerts(&self, state: &str, n: usize) {
+        self.alerts
+            .get_or_create(&label("state", state))
+            .expect("no limits")
+            .set(n as f64);
+    }
+
+    /// Records the outcome of loading the configuration at `at_secs` (start or reload).
+    pub fn config_loaded(&self, ok: bool, at_secs: f64) {
+        let set = |f: &Family, v: f64| f.get_or_create("").expect("no limits").set(v);
+        set(&self.reload_successful, if ok { 1.0 } else { 0.0 });
+        if ok {
+            set(&self.reload_success_timestamp, at_secs);
+        }
     }
 
     fn refresh_process(&self) {

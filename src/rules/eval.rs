@@ -29,6 +29,8 @@ pub struct GroupEvaluation {
     pub transitions: Vec<(usize, Fingerprint, Transition)>,
     /// Rules that failed: rule position and the error, in Prometheus's wording.
     pub errors: Vec<(usize, String)>,
+    /// How long each rule took, by position.
+    pub rule_durations: Vec<std::time::Duration>,
 }
 
 /// Why a rule's query result cannot be used.
@@ -71,7 +73,30 @@ impl Group {
         state.alerts.resize_with(self.rules.len(), RuleAlerts::new);
         state.written.resize_with(self.rules.len(), HashSet::new);
         let at = now - i64::try_from(self.query_offset.as_millis()).unwrap_or(i64::MAX);
+        out.rule_durations = Vec::with_capacity(self.rules.len());
         for (i, rule) in self.rules.iter().enumerate() {
+            let started = std::time::Instant::now();
+            self.evaluate_rule(i, rule, state, engine, store, now, at, env, &mut out);
+            out.rule_durations.push(started.elapsed());
+        }
+        out
+    }
+
+    /// Evaluates rule `i` into `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_rule(
+        &self,
+        i: usize,
+        rule: &CompiledRule,
+        state: &mut GroupState,
+        engine: &Engine,
+        store: &Store,
+        now: i64,
+        at: i64,
+        env: &TemplateEnv,
+        out: &mut GroupEvaluation,
+    ) {
+        {
             let (expr, alerts) = match rule {
                 CompiledRule::Recording(r) => (&r.expr, None),
                 CompiledRule::Alerting(a) => (&a.expr, Some(&mut state.alerts[i])),
@@ -84,7 +109,7 @@ impl Group {
                 Ok(samples) => samples,
                 Err(error) => {
                     out.errors.push((i, error));
-                    continue;
+                    return;
                 }
             };
             let written = match (rule, alerts) {
@@ -123,6 +148,5 @@ impl Group {
                 Err(error) => out.errors.push((i, error)),
             }
         }
-        out
     }
 }
