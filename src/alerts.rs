@@ -12,6 +12,7 @@
 //! assert_eq!(later.alert.unwrap().state, AlertState::Firing);
 //! ```
 
+pub mod forward;
 pub mod log;
 pub mod persist;
 pub mod state;

@@ -3,6 +3,7 @@
 
 pub mod exporter;
 pub mod health;
+pub mod sidecar;
 
 use std::sync::Arc;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub health: health::Health,
     /// The largest request body read (before decompression).
     pub max_body_bytes: u64,
+    /// The sidecar's rules, store and engine, when this process is a sidecar.
+    pub sidecar: Option<sidecar::SidecarApi>,
 }
 
 /// Shared state handle.
@@ -72,7 +75,26 @@ impl AppState {
             tokens,
             health,
             max_body_bytes: config.exporter.limits.max_body_bytes,
+            sidecar: None,
         })
+    }
+
+    /// The state of a process with no role attached yet: the roles fill in their parts
+    /// (`ingest`, `collected`, `sidecar`, health checks) before it is shared.
+    pub fn new(
+        config: &crate::config::Config,
+        telemetry: Arc<Telemetry>,
+        tokens: Tokens,
+    ) -> AppState {
+        AppState {
+            ingest: None,
+            collected: None,
+            telemetry,
+            tokens,
+            health: health::Health::default(),
+            max_body_bytes: config.exporter.limits.max_body_bytes,
+            sidecar: None,
+        }
     }
 }
 
@@ -109,6 +131,33 @@ pub fn router(state: Shared) -> Router {
                 "/api/v1/changes",
                 route(&state, Scope::Read, axum::routing::get(exporter::changes)),
             );
+    }
+    if state.sidecar.is_some() {
+        let read = |m| route(&state, Scope::Read, m);
+        use axum::routing::get;
+        router = router
+            .route(
+                "/api/v1/query",
+                read(get(sidecar::query).post(sidecar::query)),
+            )
+            .route(
+                "/api/v1/query_range",
+                read(get(sidecar::query_range).post(sidecar::query_range)),
+            )
+            .route(
+                "/api/v1/series",
+                read(get(sidecar::series).post(sidecar::series)),
+            )
+            .route(
+                "/api/v1/labels",
+                read(get(sidecar::labels).post(sidecar::labels)),
+            )
+            .route(
+                "/api/v1/label/{name}/values",
+                read(get(sidecar::label_values)),
+            )
+            .route("/api/v1/rules", read(get(sidecar::rules)))
+            .route("/api/v1/alerts", read(get(sidecar::alerts)));
     }
     router.fallback(not_found).with_state(state)
 }

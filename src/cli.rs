@@ -48,7 +48,19 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the exporter: event ingest, journal, /metrics.
+    ///
+    /// Example: tradewatch exporter --config /etc/tradewatch/tradewatch.yaml
     Exporter(RunArgs),
+    /// Run the alert sidecar: rules over scraped targets, alert states, the Prometheus query
+    /// API (default listener 127.0.0.1:9471).
+    ///
+    /// Example: tradewatch sidecar --config /etc/tradewatch/tradewatch.yaml
+    Sidecar(RunArgs),
+    /// Run exporter and sidecar in one process on one listener; rules read the registry
+    /// in-process and an event that changes what a rule reads evaluates it at once.
+    ///
+    /// Example: tradewatch run --config tradewatch.yaml --listen 127.0.0.1:9470
+    Run(RunArgs),
     /// Validate files without starting anything.
     #[command(subcommand)]
     Check(CheckCommand),

@@ -59,6 +59,28 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sidecar(args) => {
+            let mut config = load(&args)?;
+            if args.config.is_none() && args.listen.is_none() {
+                // The bundled listener is the exporter's; a sidecar beside it takes its own.
+                config.server.listen = None;
+            }
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let sidecar = tradewatch::roles::Sidecar::start(&config).await?;
+                sidecar.run(tradewatch::server::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => {
+            let config = load(&args)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let run = tradewatch::roles::Run::start(&config, None).await?;
+                run.run(tradewatch::server::shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check(CheckCommand::Config { file }) => match Config::load(&file) {
             Ok(_) => {
                 println!("{}: valid", file.display());

@@ -1,5 +1,8 @@
 //! Starting a role: the data directory and its lock, restore, the listener, and the one
-//! shutdown path (stop accepting, drain, snapshot, exit 0).
+//! shutdown path (stop accepting, drain, snapshot, exit 0). `exporter`, `sidecar` and `run`
+//! (both in one process on one listener, with the in-process data path).
+
+pub mod sidecar;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,8 +17,11 @@ use crate::ingest::{Ingest, StartError};
 use crate::server::{Listener, ServerError};
 use crate::telemetry::Telemetry;
 
-/// The exporter's default listener.
+/// The exporter's default listener (also `run`'s and `demo`'s).
 pub const EXPORTER_LISTEN: &str = "127.0.0.1:9470";
+
+/// The sidecar's default listener.
+pub const SIDECAR_LISTEN: &str = "127.0.0.1:9471";
 
 /// A role could not start or failed while running.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +51,18 @@ pub enum RoleError {
     /// The listener.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// Rule files or the data source they read.
+    #[error("{message}")]
+    Rules {
+        /// Every problem, one a line.
+        message: String,
+    },
+    /// `state.db`.
+    #[error("{message}")]
+    State {
+        /// What failed.
+        message: String,
+    },
 }
 
 /// An exporter ready to serve: restored, locked, bound.
@@ -79,13 +97,18 @@ fn lock(config: &Config, role: &'static str) -> Result<std::fs::File, RoleError>
     }
 }
 
-impl Exporter {
-    /// Locks the data directory, restores the registry, binds the listener and starts the
-    /// collectors.
-    pub async fn start(config: &Config) -> Result<Exporter, RoleError> {
-        let tokens = config.server.auth.load_tokens()?;
-        let lock = lock(config, "exporter")?;
-        let telemetry = Arc::new(Telemetry::new());
+/// The exporter's parts: the restored ingest pipeline and the collectors.
+struct ExporterParts {
+    ingest: Arc<Ingest>,
+    collectors: Collectors,
+    collected: Arc<Registry>,
+}
+
+impl ExporterParts {
+    async fn start(
+        config: &Config,
+        telemetry: &Arc<Telemetry>,
+    ) -> Result<ExporterParts, RoleError> {
         let limits = &config.exporter.limits;
         let registry = Arc::new(Registry::with_limits(
             limits.max_series_per_family,
@@ -107,8 +130,50 @@ impl Exporter {
         );
         let ingest = Arc::new(ingest);
         let trading = Some(ingest.registry().clone());
-        let mut collectors = Collectors::new(&config.exporter, trading, telemetry.clone());
+        let collectors = Collectors::new(&config.exporter, trading, telemetry.clone());
         let collected = collectors.registry().clone();
+        Ok(ExporterParts {
+            ingest,
+            collectors,
+            collected,
+        })
+    }
+
+    async fn stop(self) {
+        self.collectors.stop().await;
+        tracing::info!("Stopped accepting; writing a snapshot.");
+        let ingest = self.ingest;
+        tokio::task::spawn_blocking(move || ingest.shutdown())
+            .await
+            .expect("shutdown does not panic");
+    }
+}
+
+fn scheme(listener: &Listener) -> &'static str {
+    if listener.is_tls() { "https" } else { "http" }
+}
+
+/// The URL people reach the process at: `notifier.external_url`, else the listener's.
+fn external_url(config: &Config, listener: &Listener, addr: SocketAddr) -> String {
+    config
+        .notifier
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("{}://{addr}", scheme(listener)))
+}
+
+impl Exporter {
+    /// Locks the data directory, restores the registry, binds the listener and starts the
+    /// collectors.
+    pub async fn start(config: &Config) -> Result<Exporter, RoleError> {
+        let tokens = config.server.auth.load_tokens()?;
+        let lock = lock(config, "exporter")?;
+        let telemetry = Arc::new(Telemetry::new());
+        let ExporterParts {
+            ingest,
+            mut collectors,
+            collected,
+        } = ExporterParts::start(config, &telemetry).await?;
         let state = AppState::exporter(config, ingest.clone(), collected, telemetry, tokens);
         let addr = config
             .server
@@ -138,12 +203,7 @@ impl Exporter {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), RoleError> {
-        let scheme = if self.listener.is_tls() {
-            "https"
-        } else {
-            "http"
-        };
-        tracing::info!(url = %format!("{scheme}://{}", self.addr), "Exporter listening.");
+        tracing::info!(url = %format!("{}://{}", scheme(&self.listener), self.addr), "Exporter listening.");
         let Exporter {
             listener,
             ingest,
@@ -152,16 +212,190 @@ impl Exporter {
             _lock,
             ..
         } = self;
+        let collected = collectors.registry().clone();
         let served = listener
             .serve(router, shutdown, Duration::from_secs(10))
             .await;
-        collectors.stop().await;
-        tracing::info!("Stopped accepting; writing a snapshot.");
-        tokio::task::spawn_blocking(move || ingest.shutdown())
-            .await
-            .expect("shutdown does not panic");
+        ExporterParts {
+            ingest,
+            collectors,
+            collected,
+        }
+        .stop()
+        .await;
         served?;
         tracing::info!("Exporter stopped.");
+        Ok(())
+    }
+}
+
+/// A sidecar ready to serve: rules loaded, alert states restored, data source running.
+pub struct Sidecar {
+    /// Its listener's address.
+    pub addr: SocketAddr,
+    listener: Listener,
+    parts: sidecar::SidecarParts,
+    router: axum::Router,
+    _lock: std::fs::File,
+}
+
+impl Sidecar {
+    /// Locks the data directory, loads the rules, restores alert states, binds the listener and
+    /// starts scraping and evaluating.
+    pub async fn start(config: &Config) -> Result<Sidecar, RoleError> {
+        let tokens = config.server.auth.load_tokens()?;
+        let lock = lock(config, "sidecar")?;
+        let telemetry = Arc::new(Telemetry::new());
+        let addr = config
+            .server
+            .listen
+            .unwrap_or_else(|| SIDECAR_LISTEN.parse().expect("valid default"));
+        let listener = Listener::bind(addr, config.server.tls.as_ref()).await?;
+        let addr = listener.local_addr().map_err(ServerError::Serve)?;
+        let url = external_url(config, &listener, addr);
+        let parts = sidecar::SidecarParts::start(
+            config,
+            &url,
+            telemetry.clone(),
+            None,
+            sidecar::DataSource::Scrape,
+        )
+        .await?;
+        telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
+        let mut state = AppState::new(config, telemetry, tokens);
+        state.sidecar = Some(api::sidecar::SidecarApi {
+            rules: parts.rules.clone(),
+            store: parts.store.clone(),
+            engine: crate::promql::Engine::default(),
+        });
+        Ok(Sidecar {
+            addr,
+            listener,
+            parts,
+            router: api::router(Arc::new(state)),
+            _lock: lock,
+        })
+    }
+
+    /// The rule layer.
+    pub fn rules(&self) -> &Arc<crate::rules::Rules> {
+        &self.parts.rules
+    }
+
+    /// Serves until `shutdown`, then stops scraping and evaluating.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RoleError> {
+        tracing::info!(url = %format!("{}://{}", scheme(&self.listener), self.addr), "Sidecar listening.");
+        let served = self
+            .listener
+            .serve(self.router, shutdown, Duration::from_secs(10))
+            .await;
+        self.parts.stop().await;
+        served?;
+        tracing::info!("Sidecar stopped.");
+        Ok(())
+    }
+}
+
+/// Exporter and sidecar in one process on one listener: the sidecar reads the registries
+/// in-process and an accepted batch that changes a metric a rule reads evaluates its group at
+/// once.
+pub struct Run {
+    /// Its listener's address.
+    pub addr: SocketAddr,
+    listener: Listener,
+    exporter: ExporterParts,
+    sidecar: sidecar::SidecarParts,
+    router: axum::Router,
+    _locks: (std::fs::File, std::fs::File),
+}
+
+impl Run {
+    /// Starts both roles; `notifier` receives the alerts.
+    pub async fn start(
+        config: &Config,
+        notifier: Option<Arc<dyn crate::rules::AlertSink>>,
+    ) -> Result<Run, RoleError> {
+        let tokens = config.server.auth.load_tokens()?;
+        let exporter_lock = lock(config, "exporter")?;
+        let sidecar_lock = lock(config, "sidecar")?;
+        let telemetry = Arc::new(Telemetry::new());
+        let mut exporter = ExporterParts::start(config, &telemetry).await?;
+        let addr = config
+            .server
+            .listen
+            .unwrap_or_else(|| EXPORTER_LISTEN.parse().expect("valid default"));
+        let listener = Listener::bind(addr, config.server.tls.as_ref()).await?;
+        let addr = listener.local_addr().map_err(ServerError::Serve)?;
+        let url = external_url(config, &listener, addr);
+        let instance = config
+            .sidecar
+            .self_
+            .instance
+            .clone()
+            .unwrap_or_else(|| addr.to_string());
+        let source = sidecar::DataSource::Local {
+            registries: vec![
+                exporter.ingest.registry().clone(),
+                exporter.collected.clone(),
+                telemetry.self_registry(),
+            ],
+            changes: exporter.ingest.changes(),
+            instance,
+        };
+        let sidecar =
+            sidecar::SidecarParts::start(config, &url, telemetry.clone(), notifier, source).await?;
+        telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
+        let state = AppState::exporter(
+            config,
+            exporter.ingest.clone(),
+            exporter.collected.clone(),
+            telemetry,
+            tokens,
+        );
+        let mut state = Arc::try_unwrap(state).unwrap_or_else(|_| unreachable!("not yet shared"));
+        state.sidecar = Some(api::sidecar::SidecarApi {
+            rules: sidecar.rules.clone(),
+            store: sidecar.store.clone(),
+            engine: crate::promql::Engine::default(),
+        });
+        exporter.collectors.start();
+        Ok(Run {
+            addr,
+            listener,
+            exporter,
+            sidecar,
+            router: api::router(Arc::new(state)),
+            _locks: (exporter_lock, sidecar_lock),
+        })
+    }
+
+    /// The ingest pipeline.
+    pub fn ingest(&self) -> &Arc<Ingest> {
+        &self.exporter.ingest
+    }
+
+    /// The rule layer.
+    pub fn rules(&self) -> &Arc<crate::rules::Rules> {
+        &self.sidecar.rules
+    }
+
+    /// Serves until `shutdown`, then stops evaluating, drains the exporter and snapshots.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RoleError> {
+        tracing::info!(url = %format!("{}://{}", scheme(&self.listener), self.addr), "tradewatch listening.");
+        let served = self
+            .listener
+            .serve(self.router, shutdown, Duration::from_secs(10))
+            .await;
+        self.sidecar.stop().await;
+        self.exporter.stop().await;
+        served?;
+        tracing::info!("tradewatch stopped.");
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ mod families;
 mod identity;
 mod lexer;
 pub mod lint;
+pub mod local;
 pub mod parse;
 mod sample_rules;
 pub mod scraper;

@@ -14,7 +14,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// The process's own metrics.
 pub struct Telemetry {
-    registry: Registry,
+    registry: Arc<Registry>,
     events_received: Arc<Family>,
     events_rejected: Arc<Family>,
     events_duplicate: Arc<Family>,
@@ -207,7 +207,7 @@ impl Telemetry {
                     "Start time of the process since unix epoch in seconds.",
                 ),
             },
-            registry,
+            registry: Arc::new(registry),
         };
         telemetry
             .journal_errors
@@ -229,6 +229,13 @@ impl Telemetry {
             }
         }
         &self.registry
+    }
+
+    /// The registry of the self-metrics, for the in-process data path (`process_*` as of the
+    /// last refresh).
+    pub fn self_registry(&self) -> Arc<Registry> {
+        self.refresh_process();
+        self.registry.clone()
     }
 
     /// Counts `n` received events of type `kind`.

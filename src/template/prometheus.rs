@@ -97,6 +97,7 @@ const DEFS: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}
 #[derive(Clone, Debug)]
 pub struct RuleTemplate {
     name: String,
+    source: String,
     parsed: Result<Templates, super::ParseError>,
 }
 
@@ -108,7 +109,16 @@ impl RuleTemplate {
         let name = format!("__alert_{alert_name}");
         let mut set = Templates::new(funcs().clone()).missing_key(MissingKey::Zero);
         let parsed = set.parse(&name, &format!("{DEFS}{text}")).map(|()| set);
-        RuleTemplate { name, parsed }
+        RuleTemplate {
+            name,
+            source: text.to_owned(),
+            parsed,
+        }
+    }
+
+    /// The template's text as written in the rule file.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// The parse error, if the text does not parse, as `promtool check rules` prints it.

@@ -355,13 +355,19 @@ impl Exporter {
 
     /// Starts an exporter with extra command-line arguments (`--config FILE`, say).
     pub async fn start_with(data_dir: &Path, extra: &[&str]) -> Exporter {
+        Exporter::start_role("exporter", data_dir, extra).await
+    }
+
+    /// Starts `tradewatch ROLE` (exporter, sidecar or run) with extra command-line arguments
+    /// and waits until it answers `/-/healthy`.
+    pub async fn start_role(role: &str, data_dir: &Path, extra: &[&str]) -> Exporter {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
             let mut command = Command::new(BIN);
             command
-                .arg("exporter")
+                .arg(role)
                 .arg("--listen")
                 .arg(addr.to_string())
                 .arg("--data-dir")
@@ -370,7 +376,7 @@ impl Exporter {
                 .env_remove("TRADEWATCH_CONFIG")
                 .env("NO_COLOR", "1")
                 .env("TRADEWATCH_LOG", "info");
-            let mut process = Process::spawn("tradewatch exporter", command);
+            let mut process = Process::spawn(&format!("tradewatch {role}"), command);
             let url = format!("http://{addr}/-/healthy");
             match process.wait_ready(&url, READY_DEADLINE).await {
                 Ok(()) => {
@@ -383,7 +389,7 @@ impl Exporter {
                 }
                 Err(_) if attempt < 3 && process.log().contains("in use") => continue,
                 Err(status) => panic!(
-                    "tradewatch exporter exited before it was ready ({status})\n--- log ---\n{}",
+                    "tradewatch {role} exited before it was ready ({status})\n--- log ---\n{}",
                     process.log()
                 ),
             }

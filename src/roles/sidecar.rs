@@ -1,0 +1,332 @@
+//! The alert sidecar's parts, started and stopped together: rule files loaded, the store, the
+//! data source (scrape targets, or the process's own registries under `run`), the rule
+//! evaluation loops, `state.db` and the alert log, and forwarding to Alertmanagers.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use promql_parser::parser::Expr;
+use tokio::sync::watch;
+
+use super::RoleError;
+use crate::alerts::forward::{FanOut, Forwarder};
+use crate::alerts::log::AlertLog;
+use crate::alerts::persist::AlertDb;
+use crate::config::Config;
+use crate::exporter::Registry;
+use crate::promql::Engine;
+use crate::rules::rule::CompiledRule;
+use crate::rules::schedule::now_ms;
+use crate::rules::{AlertSink, Group, RuleFile, Rules, RulesTask, Settings, compile};
+use crate::scrape::local::LocalSource;
+use crate::scrape::scraper::Scraper;
+use crate::store::{Store, StoreOptions};
+use crate::telemetry::Telemetry;
+
+/// Prometheus's lookback: how far back an instant selector reaches.
+const LOOKBACK: Duration = Duration::from_secs(300);
+
+/// The rule files `patterns` name, in order, each once.
+pub fn rule_file_paths(patterns: &[String]) -> Result<Vec<PathBuf>, RoleError> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for pattern in patterns {
+        let paths = glob::glob(pattern).map_err(|e| RoleError::Rules {
+            message: format!("sidecar.rule_files: bad pattern {pattern:?}: {e}"),
+        })?;
+        for path in paths {
+            let path = path.map_err(|e| RoleError::Rules {
+                message: format!("sidecar.rule_files: {e}"),
+            })?;
+            if seen.insert(path.clone()) {
+                out.push(path);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Loads and compiles every rule file of the configuration; every file's errors are reported
+/// together.
+pub fn load_groups(config: &Config) -> Result<Vec<Group>, RoleError> {
+    let interval = config.sidecar.evaluation_interval.as_duration();
+    let mut groups = Vec::new();
+    let mut errors = Vec::new();
+    for path in rule_file_paths(&config.sidecar.rule_files)? {
+        match RuleFile::load(&path) {
+            Ok(loaded) => groups.extend(compile(&loaded, &path.display().to_string(), interval)),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(groups)
+    } else {
+        Err(RoleError::Rules {
+            message: errors.join("\n"),
+        })
+    }
+}
+
+/// How far back any rule reads: its selectors' ranges and offsets, subqueries' reach, plus the
+/// lookback; the store keeps that much of each series.
+pub fn reach(groups: &[Group]) -> Duration {
+    struct Reach(Duration);
+    impl promql_parser::util::ExprVisitor for Reach {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, expr: &Expr) -> Result<bool, Self::Error> {
+            let offset = |o: &Option<promql_parser::parser::Offset>| match o {
+                Some(promql_parser::parser::Offset::Pos(d)) => *d,
+                _ => Duration::ZERO,
+            };
+            let here = match expr {
+                Expr::MatrixSelector(ms) => ms.range + offset(&ms.vs.offset),
+                Expr::VectorSelector(vs) => offset(&vs.offset),
+                Expr::Subquery(sq) => sq.range + offset(&sq.offset),
+                _ => Duration::ZERO,
+            };
+            // Nested reaches add up; summing every one is a safe upper bound.
+            self.0 += here;
+            Ok(true)
+        }
+    }
+    let mut longest = Duration::ZERO;
+    for group in groups {
+        for rule in &group.rules {
+            let expr = match rule {
+                CompiledRule::Recording(r) => &r.expr,
+                CompiledRule::Alerting(a) => &a.expr,
+            };
+            let mut r = Reach(group.query_offset);
+            let _ = promql_parser::util::walk_expr(&mut r, expr);
+            longest = longest.max(r.0);
+        }
+    }
+    longest + LOOKBACK
+}
+
+/// Where the sidecar's data comes from.
+pub enum DataSource {
+    /// `sidecar.scrape.targets`.
+    Scrape,
+    /// The process's own registries, read in-process (`run`): refreshed when `changes` moves
+    /// (the fast path) and at the scrape interval.
+    Local {
+        /// The registries, as `/metrics` serves them.
+        registries: Vec<Arc<Registry>>,
+        /// The exporter's change counter.
+        changes: watch::Receiver<u64>,
+        /// The `instance` label of the process's series.
+        instance: String,
+    },
+}
+
+/// The sidecar's running parts.
+pub struct SidecarParts {
+    /// The rule layer.
+    pub rules: Arc<Rules>,
+    /// The store.
+    pub store: Arc<Store>,
+    tasks: RulesTask,
+    scraper: Option<Scraper>,
+    local: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    forwarder: Option<Arc<Forwarder>>,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl SidecarParts {
+    /// Loads the rules, opens `state.db` and the alert log, restores alert states and starts
+    /// evaluating; `notifier` receives the alerts (with the forwarder to Alertmanagers, when
+    /// configured).
+    pub async fn start(
+        config: &Config,
+        external_url: &str,
+        telemetry: Arc<Telemetry>,
+        notifier: Option<Arc<dyn AlertSink>>,
+        source: DataSource,
+    ) -> Result<SidecarParts, RoleError> {
+        let groups = load_groups(config)?;
+        let retention = reach(&groups);
+        let store = Arc::new(Store::new(StoreOptions {
+            retention_ms: i64::try_from(retention.as_millis()).unwrap_or(i64::MAX),
+        }));
+        let dir = &config.storage.data_dir;
+        let data_dir_err = |source| RoleError::DataDir {
+            path: dir.clone(),
+            source,
+        };
+        let db = AlertDb::open(&dir.join("state.db")).map_err(|e| RoleError::State {
+            message: e.to_string(),
+        })?;
+        let log = Arc::new(
+            AlertLog::open(
+                &dir.join("alerts"),
+                config.storage.alert_log_retention.as_duration(),
+            )
+            .map_err(|e| match e {
+                crate::alerts::log::AlertLogError::Io { source, .. } => data_dir_err(source),
+            })?,
+        );
+        let forwarder = (!config.sidecar.alerting.alertmanagers.is_empty()).then(|| {
+            Arc::new(Forwarder::start(
+                config
+                    .sidecar
+                    .alerting
+                    .alertmanagers
+                    .iter()
+                    .map(|a| a.url.clone())
+                    .collect(),
+                Duration::from_secs(10),
+            ))
+        });
+        let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
+        sinks.extend(notifier);
+        if let Some(f) = &forwarder {
+            sinks.push(f.clone() as Arc<dyn AlertSink>);
+        }
+        let settings = Settings {
+            external_labels: config.sidecar.external_labels.clone(),
+            external_url: external_url.to_owned(),
+            generator_url: config.sidecar.generator_url.clone(),
+            outage_tolerance: config.sidecar.outage_tolerance.as_duration(),
+        };
+        let group_count = groups.len();
+        let rules = Arc::new(Rules::new(
+            groups,
+            Engine::default(),
+            store.clone(),
+            settings,
+            Some(db),
+            Some(log.clone()),
+            Some(Arc::new(FanOut(sinks)) as Arc<dyn AlertSink>),
+            Some(telemetry.clone()),
+        ));
+        let restored = {
+            let rules = rules.clone();
+            tokio::task::spawn_blocking(move || rules.restore(now_ms()))
+                .await
+                .expect("restore does not panic")
+                .map_err(|e| RoleError::State {
+                    message: e.to_string(),
+                })?
+        };
+        tracing::info!(groups = group_count, restored, "Rules loaded.");
+        let (scraper, local) = match source {
+            DataSource::Scrape => {
+                let scraper = Scraper::start(
+                    &config.sidecar.scrape,
+                    store.clone(),
+                    Some(telemetry.clone()),
+                )
+                .map_err(|e| RoleError::Rules {
+                    message: format!("sidecar.scrape: {e}"),
+                })?;
+                (Some(scraper), None)
+            }
+            DataSource::Local {
+                registries,
+                changes,
+                instance,
+            } => {
+                let (stop, stopped) = watch::channel(false);
+                let source = LocalSource::new(registries, &config.sidecar.self_.job, &instance);
+                let task = tokio::spawn(feed(
+                    source,
+                    store.clone(),
+                    rules.clone(),
+                    changes,
+                    config.sidecar.scrape.interval.as_duration(),
+                    stopped,
+                ));
+                (None, Some((stop, task)))
+            }
+        };
+        let tasks = rules.start();
+        let housekeeping = tokio::spawn(housekeeping(log));
+        Ok(SidecarParts {
+            rules,
+            store,
+            tasks,
+            scraper,
+            local,
+            forwarder,
+            housekeeping,
+        })
+    }
+
+    /// Stops the data source and the evaluation loops (after the evaluations in flight).
+    pub async fn stop(self) {
+        if let Some(scraper) = self.scraper {
+            scraper.stop().await;
+        }
+        if let Some((stop, task)) = self.local {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        self.tasks.stop().await;
+        if let Some(f) = self.forwarder {
+            f.stop();
+        }
+        self.housekeeping.abort();
+    }
+}
+
+/// The in-process data path: the registries read into the store at every change (coalesced to
+/// one read per [`crate::rules::schedule::TRIGGER_COALESCE`]) and in full at every interval; the
+/// groups that read a changed metric evaluate at once.
+async fn feed(
+    source: LocalSource,
+    store: Arc<Store>,
+    rules: Arc<Rules>,
+    mut changes: watch::Receiver<u64>,
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let source = Arc::new(Mutex::new(source));
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let full = tokio::select! {
+            _ = ticker.tick() => true,
+            r = changes.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                tokio::time::sleep(crate::rules::schedule::TRIGGER_COALESCE).await;
+                changes.borrow_and_update();
+                false
+            }
+            _ = stopped.changed() => {
+                source.lock().expect("source lock").stop(&store, now_ms());
+                return;
+            }
+        };
+        let (source, store, rules) = (source.clone(), store.clone(), rules.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            let changed = source
+                .lock()
+                .expect("source lock")
+                .read(&store, now_ms(), full);
+            if !full && !changed.is_empty() {
+                rules.trigger(changed.iter().map(String::as_str));
+            }
+        })
+        .await;
+    }
+}
+
+/// Daily upkeep: alert log retention.
+async fn housekeeping(log: Arc<AlertLog>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        match log.apply_retention(chrono::Utc::now()) {
+            Ok(deleted) if !deleted.is_empty() => {
+                tracing::info!(files = ?deleted, "Deleted alert log files past retention.");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "Alert log retention failed."),
+        }
+    }
+}

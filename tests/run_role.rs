@@ -1,0 +1,236 @@
+//! `tradewatch run` and `tradewatch sidecar` as a user starts them: a kill switch posted over
+//! HTTP fires its alert through the in-process path; `/api/v1/rules`, `/api/v1/alerts` and
+//! `/api/v1/query` answer in Prometheus's shape; after `kill -9` the alert is still firing with
+//! its original `activeAt` and the alert log has no second firing transition; a sidecar
+//! scraping an exporter fires the same alert.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::Exporter;
+
+const RULES: &str = r#"
+groups:
+  - name: risk
+    interval: 1s
+    rules:
+      - alert: TradingKillSwitchActive
+        expr: trading_kill_switch_active == 1
+        labels:
+          severity: critical
+        annotations:
+          summary: 'Kill switch engaged on {{ $labels.engine }}'
+      - record: engine:trading_orders:rate1m
+        expr: sum by (engine) (rate(trading_orders_total[1m]))
+"#;
+
+fn write_config(dir: &Path, extra: &str) -> String {
+    let rules = dir.join("trading.rules.yml");
+    std::fs::write(&rules, RULES).unwrap();
+    let config = dir.join("tradewatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sidecar:\n  evaluation_interval: 1s\n  rule_files: ['{}']\n{extra}",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    config.display().to_string()
+}
+
+async fn get_json(process: &Exporter, path: &str) -> Value {
+    let r = process
+        .client()
+        .get(process.url(path))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// Polls `/api/v1/alerts` until an alert named `name` fires or `deadline` passes.
+async fn firing(process: &Exporter, name: &str, deadline: Duration) -> Option<Value> {
+    let started = Instant::now();
+    while started.elapsed() < deadline {
+        let body = get_json(process, "/api/v1/alerts").await;
+        if let Some(a) = body["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["labels"]["alertname"] == name && a["state"] == "firing")
+        {
+            return Some(a.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+fn kill_switch(active: bool) -> Value {
+    json!({"type": "kill_switch", "engine": "alpha", "active": active, "reason": "manual"})
+}
+
+fn transitions(data_dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(data_dir.join("alerts")) else {
+        return out;
+    };
+    for entry in entries {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|l| l["kind"] == "transition"),
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_switch_fires_in_process_and_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A fixed instance: the restarted process listens on another port.
+    let config = write_config(
+        dir.path(),
+        "  self: {job: tradewatch, instance: 'trading-box:9470'}\n",
+    );
+    let mut run = Exporter::start_role("run", &data, &["--config", &config]).await;
+    let posted = run.post(&[kill_switch(true)]).await;
+    assert_eq!(posted.status, 200);
+    let posted_at = Instant::now();
+    let alert = firing(&run, "TradingKillSwitchActive", Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no firing alert\n{}", run.log()));
+    // The fast path: the group evaluates on the change, not at its next interval tick; the
+    // bound is loose (a loaded CI machine), the benchmark measures it.
+    assert!(posted_at.elapsed() < Duration::from_secs(2));
+    assert_eq!(alert["labels"]["engine"], "alpha");
+    assert_eq!(alert["labels"]["job"], "tradewatch", "sidecar.self.job");
+    assert_eq!(alert["labels"]["instance"], "trading-box:9470");
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "Kill switch engaged on alpha"
+    );
+    assert_eq!(alert["value"], "1e+00");
+    let active_at = alert["activeAt"].clone();
+
+    let rules = get_json(&run, "/api/v1/rules").await;
+    let group = &rules["data"]["groups"][0];
+    assert_eq!(group["name"], "risk");
+    assert_eq!(group["interval"], 1.0);
+    let rule = &group["rules"][0];
+    assert_eq!(rule["type"], "alerting");
+    assert_eq!(rule["state"], "firing");
+    assert_eq!(rule["health"], "ok");
+    assert_eq!(rule["query"], "trading_kill_switch_active == 1");
+    assert_eq!(rule["labels"]["severity"], "critical");
+    assert_eq!(group["rules"][1]["type"], "recording");
+
+    let q = get_json(
+        &run,
+        "/api/v1/query?query=ALERTS%7Balertstate%3D%22firing%22%7D",
+    )
+    .await;
+    assert_eq!(q["data"]["resultType"], "vector");
+    assert_eq!(
+        q["data"]["result"][0]["metric"]["alertname"],
+        "TradingKillSwitchActive"
+    );
+    let bad = run
+        .client()
+        .get(run.url("/api/v1/query?query=sum(("))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["status"], "error");
+    assert_eq!(bad["errorType"], "bad_data");
+
+    let metrics = run
+        .client()
+        .get(run.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tradewatch_alerts{state=\"firing\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tradewatch_rule_group_last_evaluation_timestamp_seconds{group="));
+
+    let before = transitions(&data);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["to"], "firing");
+
+    run.process.kill9();
+    let run = Exporter::start_role("run", &data, &["--config", &config]).await;
+    let alert = firing(&run, "TradingKillSwitchActive", Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("not firing after restart\n{}", run.log()));
+    assert_eq!(alert["activeAt"], active_at, "activeAt survives kill -9");
+    // Give the restarted process a few evaluations to (wrongly) log a new transition.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = transitions(&data);
+    assert_eq!(after.len(), 1, "no second firing transition: {after:?}");
+
+    run.post(&[kill_switch(false)]).await;
+    let started = Instant::now();
+    loop {
+        let body = get_json(&run, "/api/v1/alerts").await;
+        if body["data"]["alerts"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never resolved"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let last = transitions(&data);
+    assert_eq!(last.last().unwrap()["to"], "resolved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = Exporter::start(&dir.path().join("exporter")).await;
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "  scrape:\n    interval: 200ms\n    timeout: 200ms\n    targets: [{{url: '{}', job: tradewatch}}]\n",
+            exporter.url("/metrics")
+        ),
+    );
+    let sidecar = Exporter::start_role(
+        "sidecar",
+        &dir.path().join("sidecar"),
+        &["--config", &config],
+    )
+    .await;
+    exporter.post(&[kill_switch(true)]).await;
+    let alert = firing(&sidecar, "TradingKillSwitchActive", Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no firing alert\n{}", sidecar.log()));
+    assert_eq!(alert["labels"]["job"], "tradewatch");
+    assert_eq!(alert["labels"]["instance"], exporter.addr.to_string());
+    let up = get_json(&sidecar, "/api/v1/query?query=up").await;
+    assert_eq!(up["data"]["result"][0]["value"][1], "1");
+    let names = get_json(&sidecar, "/api/v1/label/__name__/values").await;
+    assert!(
+        names["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "trading_kill_switch_active")
+    );
+}
