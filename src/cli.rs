@@ -70,6 +70,47 @@ pub enum Command {
     /// Work with Prometheus rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run a PromQL query against a running sidecar (or `run`), printed as promtool prints it.
+    ///
+    /// Example: tradewatch query 'sum by (engine) (trading_pnl_daily)'
+    Query {
+        /// The expression.
+        expr: String,
+        /// Evaluation time: RFC 3339 or Unix seconds (default now).
+        #[arg(long)]
+        time: Option<String>,
+        /// Print the API's JSON instead.
+        #[arg(long)]
+        json: bool,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+    /// Look at alerts of a running sidecar (or `run`).
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Print a running process's health checks; exit 0 healthy, 1 warning, 2 critical or
+    /// unreachable (for cron and probes).
+    ///
+    /// Example: tradewatch health --url http://127.0.0.1:9471 || page-someone
+    Health {
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+}
+
+/// `alerts` commands.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// A table of pending and firing alerts, most severe first (colour on a terminal only).
+    ///
+    /// Example: tradewatch alerts status --url http://127.0.0.1:9471
+    Status {
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
 }
 
 /// `rules` commands.

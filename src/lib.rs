@@ -18,6 +18,7 @@
 pub mod alerts;
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod exporter;
 pub mod ingest;

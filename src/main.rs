@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tradewatch::cli::{
-    CheckCommand, Cli, Command, ExpositionFormat, JournalCommand, Lint, LogFormat, RulesCommand,
-    RunArgs,
+    AlertsCommand, CheckCommand, Cli, Command, ExpositionFormat, JournalCommand, Lint, LogFormat,
+    RulesCommand, RunArgs,
 };
 use tradewatch::config::Config;
 
@@ -80,6 +80,36 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 run.run(tradewatch::server::shutdown_signal()).await
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Query {
+            expr,
+            time,
+            json,
+            connection,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let out = runtime.block_on(tradewatch::client::query(
+                &connection,
+                &expr,
+                time.as_deref(),
+                json,
+            ))?;
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts(AlertsCommand::Status { connection }) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            print!(
+                "{}",
+                runtime.block_on(tradewatch::client::alerts_status(&connection))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health { connection } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let (out, code) = runtime.block_on(tradewatch::client::health(&connection));
+            print!("{out}");
+            Ok(ExitCode::from(code))
         }
         Command::Check(CheckCommand::Config { file }) => match Config::load(&file) {
             Ok(_) => {

@@ -263,6 +263,10 @@ impl Sidecar {
         .await?;
         telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
         let mut state = AppState::new(config, telemetry, tokens);
+        state.health.add(api::health::SidecarHealth {
+            rules: parts.rules.clone(),
+            scrapes: true,
+        });
         state.sidecar = Some(api::sidecar::SidecarApi {
             rules: parts.rules.clone(),
             store: parts.store.clone(),
@@ -356,6 +360,10 @@ impl Run {
             tokens,
         );
         let mut state = Arc::try_unwrap(state).unwrap_or_else(|_| unreachable!("not yet shared"));
+        state.health.add(api::health::SidecarHealth {
+            rules: sidecar.rules.clone(),
+            scrapes: false,
+        });
         state.sidecar = Some(api::sidecar::SidecarApi {
             rules: sidecar.rules.clone(),
             store: sidecar.store.clone(),

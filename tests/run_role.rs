@@ -168,6 +168,46 @@ async fn a_kill_switch_fires_in_process_and_survives_kill_9() {
     );
     assert!(metrics.contains("tradewatch_rule_group_last_evaluation_timestamp_seconds{group="));
 
+    // The client commands, as a person types them.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradewatch"))
+            .args(args)
+            .arg("--url")
+            .arg(run.url(""))
+            .env_remove("TRADEWATCH_TOKEN")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = cli(&["query", "trading_kill_switch_active"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("trading_kill_switch_active{engine=\"alpha\", instance=\"trading-box:9470\", job=\"tradewatch\"} => 1 @["),
+        "{out}"
+    );
+    let (code, _, err) = cli(&["query", "sum(("]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad_data"), "{err}");
+    let (code, out, _) = cli(&["alerts", "status"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("STATE"), "{out}");
+    assert!(
+        lines[1].starts_with("firing  critical  TradingKillSwitchActive  "),
+        "{out}"
+    );
+    let (code, out, _) = cli(&["health"]);
+    assert_eq!(
+        code, 2,
+        "a critical alert firing makes health critical: {out}"
+    );
+    assert!(out.contains("alerts: 1 firing: 1 critical"), "{out}");
+
     let before = transitions(&data);
     assert_eq!(before.len(), 1, "{before:?}");
     assert_eq!(before[0]["to"], "firing");

@@ -172,3 +172,102 @@ pub async fn health(State(state): State<Shared>) -> Response {
     };
     (status, axum::Json(report)).into_response()
 }
+
+/// The sidecar's checks: firing alerts by severity, rule evaluation errors, targets down.
+pub struct SidecarHealth {
+    /// The rule layer.
+    pub rules: Arc<crate::rules::Rules>,
+    /// Whether the data comes from scrape targets (so `up` says whether they answer).
+    pub scrapes: bool,
+}
+
+impl HealthSource for SidecarHealth {
+    fn checks(&self) -> Vec<Check> {
+        let mut firing: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut failing = Vec::new();
+        for runner in self.rules.groups() {
+            let run = runner.snapshot();
+            for alerts in &run.state.alerts {
+                for a in alerts.values() {
+                    if a.alert.state == crate::alerts::AlertState::Firing {
+                        let severity = a.labels.get("severity").unwrap_or("none").to_owned();
+                        *firing.entry(severity).or_default() += 1;
+                    }
+                }
+            }
+            for (i, status) in run.rules.iter().enumerate() {
+                if let Some(e) = &status.last_error {
+                    failing.push(format!(
+                        "{} in group {}: {e}",
+                        runner.group.rules[i].name(),
+                        runner.group.name
+                    ));
+                }
+            }
+        }
+        let total: usize = firing.values().sum();
+        let alerts = Check {
+            name: "alerts".into(),
+            status: if firing.contains_key("critical") {
+                Status::Critical
+            } else if total > 0 {
+                Status::Warning
+            } else {
+                Status::Healthy
+            },
+            message: if total == 0 {
+                "no alert is firing".into()
+            } else {
+                let parts: Vec<String> = firing.iter().map(|(s, n)| format!("{n} {s}")).collect();
+                format!("{total} firing: {}", parts.join(", "))
+            },
+        };
+        let rules = Check {
+            name: "rules".into(),
+            status: if failing.is_empty() {
+                Status::Healthy
+            } else {
+                Status::Warning
+            },
+            message: match failing.as_slice() {
+                [] => format!("{} groups evaluating", self.rules.groups().len()),
+                [one] => format!("1 rule failing: {one}"),
+                [first, rest @ ..] => format!("{} rules failing; first: {first}", rest.len() + 1),
+            },
+        };
+        let mut checks = vec![alerts, rules];
+        if self.scrapes {
+            let down = targets_down(self.rules.store());
+            checks.push(Check {
+                name: "scrape".into(),
+                status: if down.is_empty() {
+                    Status::Healthy
+                } else {
+                    Status::Warning
+                },
+                message: if down.is_empty() {
+                    "every target answers".into()
+                } else {
+                    format!("targets down: {}", down.join(", "))
+                },
+            });
+        }
+        checks
+    }
+}
+
+/// The `instance` of every target whose latest `up` is 0.
+fn targets_down(store: &crate::store::Store) -> Vec<String> {
+    let expr = crate::promql::parse("up == 0").expect("a valid expression");
+    let now = crate::rules::schedule::now_ms();
+    match crate::promql::Engine::default().instant(store, &expr, now) {
+        Ok(crate::promql::QueryResult {
+            value: crate::promql::Value::Vector(v),
+            ..
+        }) => v
+            .iter()
+            .map(|s| s.labels.get_or_empty("instance").to_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}

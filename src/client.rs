@@ -1,0 +1,308 @@
+//! The client commands: `query`, `alerts status`, `health`. Each talks HTTP to a running process
+//! (DESIGN §0: `--url`, default `http://127.0.0.1:9470` or `TRADEWATCH_URL`; `--token-file` or
+//! `TRADEWATCH_TOKEN`) and says what to do next when it cannot.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Where a client command connects.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Connection {
+    /// The process's URL (`run` and `demo` listen on :9470, a separate sidecar on :9471).
+    #[arg(long, env = "TRADEWATCH_URL", default_value = "http://127.0.0.1:9470")]
+    pub url: String,
+    /// File holding a bearer token (the read token, or admin for changes).
+    #[arg(long, env = "TRADEWATCH_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Why a client command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The process did not answer.
+    #[error(
+        "cannot reach tradewatch at {url}: {reason}; is it running? Pass --url (or set TRADEWATCH_URL) to point at it"
+    )]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The token was refused or missing.
+    #[error(
+        "{url} asks for a token: pass --token-file FILE or set TRADEWATCH_TOKEN (the read token, or the admin token)"
+    )]
+    Unauthorized {
+        /// The URL.
+        url: String,
+    },
+    /// The process answered with an error.
+    #[error("{message}")]
+    Refused {
+        /// What it said.
+        message: String,
+    },
+    /// The token file.
+    #[error("cannot read token file {path}: {source}")]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl Connection {
+    fn token(&self) -> Result<Option<String>, ClientError> {
+        if let Some(path) = &self.token_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ClientError::TokenFile {
+                path: path.clone(),
+                source,
+            })?;
+            return Ok(Some(text.trim().to_owned()));
+        }
+        Ok(std::env::var("TRADEWATCH_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()))
+    }
+
+    /// `GET {url}{path}` as JSON; `allow` lists non-2xx statuses whose JSON body is wanted too.
+    pub async fn get(&self, path: &str, allow: &[u16]) -> Result<(u16, Value), ClientError> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("a client builds");
+        let mut request = client.get(&url);
+        if let Some(token) = self.token()? {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        if status == 401 {
+            return Err(ClientError::Unauthorized { url: url.clone() });
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if (200..300).contains(&status) || allow.contains(&status) {
+            return Ok((status, body));
+        }
+        if status == 404 && path.starts_with("/api/v1/") {
+            return Err(ClientError::Refused {
+                message: format!(
+                    "{url}: not found; is this a sidecar or `run` process? A separate sidecar listens on :9471"
+                ),
+            });
+        }
+        let message = body["error"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        Err(ClientError::Refused {
+            message: format!("{url}: {status}: {message}"),
+        })
+    }
+}
+
+fn use_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn labels_text(labels: &serde_json::Map<String, Value>, skip: &[&str]) -> String {
+    let parts: Vec<String> = labels
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={:?}", v.as_str().unwrap_or("")))
+        .collect();
+    parts.join(", ")
+}
+
+/// `tradewatch query EXPR`: prints the result as promtool's `query instant` does, or the
+/// API's JSON with `json`.
+pub async fn query(
+    conn: &Connection,
+    expr: &str,
+    time: Option<&str>,
+    json: bool,
+) -> Result<String, ClientError> {
+    let mut path = format!(
+        "/api/v1/query?query={}",
+        url::form_urlencoded::byte_serialize(expr.as_bytes()).collect::<String>()
+    );
+    if let Some(t) = time {
+        path.push_str("&time=");
+        path.extend(url::form_urlencoded::byte_serialize(t.as_bytes()));
+    }
+    let (_, body) = conn.get(&path, &[400, 422]).await?;
+    if body["status"] == "error" {
+        return Err(ClientError::Refused {
+            message: format!(
+                "{}: {}",
+                body["errorType"].as_str().unwrap_or("error"),
+                body["error"].as_str().unwrap_or("")
+            ),
+        });
+    }
+    if json {
+        return Ok(format!("{}\n", body["data"]));
+    }
+    let mut out = String::new();
+    let data = &body["data"];
+    match data["resultType"].as_str() {
+        Some("vector") => {
+            for s in data["result"].as_array().into_iter().flatten() {
+                let labels = s["metric"].as_object().cloned().unwrap_or_default();
+                let name = labels.get("__name__").and_then(Value::as_str).unwrap_or("");
+                let rest: Vec<String> = labels
+                    .iter()
+                    .filter(|(k, _)| *k != "__name__")
+                    .map(|(k, v)| format!("{k}={:?}", v.as_str().unwrap_or("")))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{name}{{{}}} => {} @[{}]",
+                    rest.join(", "),
+                    s["value"][1].as_str().unwrap_or(""),
+                    s["value"][0]
+                );
+            }
+        }
+        Some("scalar") | Some("string") => {
+            let _ = writeln!(
+                out,
+                "{} @[{}]",
+                data["result"][1].as_str().unwrap_or(""),
+                data["result"][0]
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "{data}");
+        }
+    }
+    Ok(out)
+}
+
+/// `tradewatch alerts status`: a table of the pending and firing alerts, most severe first.
+pub async fn alerts_status(conn: &Connection) -> Result<String, ClientError> {
+    let (_, body) = conn.get("/api/v1/alerts", &[]).await?;
+    let mut alerts: Vec<Value> = body["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if alerts.is_empty() {
+        return Ok("No alert is pending or firing.\n".to_owned());
+    }
+    let rank = |a: &Value| -> (u8, u8, String) {
+        let state = if a["state"] == "firing" { 0 } else { 1 };
+        let severity = match a["labels"]["severity"].as_str() {
+            Some("critical") => 0,
+            Some("warning") => 1,
+            _ => 2,
+        };
+        (
+            state,
+            severity,
+            a["activeAt"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    alerts.sort_by_key(rank);
+    let colour = use_colour();
+    let rows: Vec<[String; 5]> = alerts
+        .iter()
+        .map(|a| {
+            let labels = a["labels"].as_object().cloned().unwrap_or_default();
+            [
+                a["state"].as_str().unwrap_or("").to_owned(),
+                labels
+                    .get("severity")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                labels
+                    .get("alertname")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                a["activeAt"].as_str().unwrap_or("").to_owned(),
+                labels_text(&labels, &["alertname", "severity"]),
+            ]
+        })
+        .collect();
+    let header = ["STATE", "SEVERITY", "ALERT", "ACTIVE SINCE", "LABELS"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &[String; 5], out: &mut String, paint: Option<&str>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i == 4 {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        match paint {
+            Some(code) => {
+                let _ = writeln!(out, "\x1b[{code}m{}\x1b[0m", text.trim_end());
+            }
+            None => {
+                let _ = writeln!(out, "{}", text.trim_end());
+            }
+        }
+    };
+    line(&header.map(str::to_owned), &mut out, None);
+    for row in &rows {
+        let paint = colour.then(|| match (row[0].as_str(), row[1].as_str()) {
+            ("firing", "critical") => "1;31",
+            ("firing", _) => "33",
+            _ => "2",
+        });
+        line(row, &mut out, paint);
+    }
+    Ok(out)
+}
+
+/// `tradewatch health`: the checks, and the exit code 0, 1 or 2 for healthy, warning or
+/// critical (2 too when the process cannot be reached).
+pub async fn health(conn: &Connection) -> (String, u8) {
+    match conn.get("/api/v1/health", &[503]).await {
+        Err(e) => (format!("critical: {e}\n"), 2),
+        Ok((_, body)) => {
+            let status = body["status"].as_str().unwrap_or("critical");
+            let mut out = format!("{status}\n");
+            for c in body["checks"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  {:<8} {}: {}",
+                    c["status"].as_str().unwrap_or(""),
+                    c["name"].as_str().unwrap_or(""),
+                    c["message"].as_str().unwrap_or("")
+                );
+            }
+            let code = match status {
+                "healthy" => 0,
+                "warning" => 1,
+                _ => 2,
+            };
+            (out, code)
+        }
+    }
+}
