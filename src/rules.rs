@@ -14,8 +14,10 @@ pub mod alerting;
 pub mod check;
 pub mod eval;
 pub mod file;
+pub mod notation;
 pub mod recording;
 pub mod rule;
+pub mod unittest;
 
 pub use alerting::{ActiveAlert, AlertingError, RuleAlerts, TemplateEnv, alert_series};
 pub use check::{Lint, check_files};
