@@ -37,6 +37,7 @@ const FIXTURES: &[(&str, u8, Compare)] = &[
     ("pass_group_order.test.yml", 0, Compare::Exact),
     ("pass_group_order_reverse.test.yml", 0, Compare::Exact),
     ("pass_no_rules.test.yml", 0, Compare::Exact),
+    ("pass_templates.test.yml", 0, Compare::Exact),
     ("fail_alerts.test.yml", 1, Compare::Exact),
     ("fail_eval.test.yml", 1, Compare::Exact),
     ("fail_expr.test.yml", 1, Compare::Headers),
@@ -76,8 +77,10 @@ fn run_tool(program: &str, args: &[&str], files: &[&str]) -> (i32, String, Strin
     )
 }
 
+/// Our verdict, in-process, as a run inside the fixture directory prints it.
 fn ours(files: &[&str]) -> (i32, String, String) {
-    run_tool(support::BIN, &["rules", "test"], files)
+    let report = run_lib(files);
+    (i32::from(report.code), report.stdout(), report.stderr())
 }
 
 fn promtool(files: &[&str]) -> (i32, String, String) {
@@ -174,6 +177,34 @@ fn every_passing_fixture_passes_under_both() {
 }
 
 #[test]
+fn command_line_writes_promtools_streams() {
+    let (code, stdout, stderr) = run_tool(
+        support::BIN,
+        &["rules", "test"],
+        &["pass_basic.test.yml", "fail_eval.test.yml"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stdout,
+        "Unit Testing:  pass_basic.test.yml\n  SUCCESS\n\n\
+         Unit Testing:  fail_eval.test.yml\n\n\n\n"
+    );
+    assert!(
+        stderr.starts_with("  FAILED:\n    name: twins,\n"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = run_tool(
+        support::BIN,
+        &["rules", "test", "--run", "^passes$"],
+        &["fail_alerts.test.yml"],
+    );
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "Unit Testing:  fail_alerts.test.yml\n  SUCCESS\n\n")
+    );
+}
+
+#[test]
 fn several_files_report_each_and_fail_together() {
     let report = run_lib(&["pass_basic.test.yml", "fail_eval.test.yml"]);
     assert_eq!(report.code, 1);
@@ -226,9 +257,13 @@ fn expression_failures_in_promtools_format() {
     for e in expected {
         assert!(stderr.contains(e), "missing {e:?} in\n{stderr}");
     }
+    // NaN never equals NaN, as in promtool.
+    assert!(stderr.ends_with(
+        "    expr: \"vector(0) / 0\", time: 1m,\n        exp: {} NaN\n        got: {} NaN\n"
+    ));
     // An empty expectation that matches passes: `nothing_here` is not reported.
     assert!(!stderr.contains("nothing_here"));
-    assert_eq!(report.stdout().matches('\n').count(), 1 + 7 + 1);
+    assert_eq!(report.stdout().matches('\n').count(), 1 + 8 + 1);
 }
 
 #[test]
