@@ -8,7 +8,8 @@
 //!   bracket where promtool says `1:5:`, no `<op:=~>`);
 //! - `bad_rules`: rule-file errors are `tradewatch rules check`'s (`file:line:col:`);
 //! - `malformed`: the YAML error is yaml_serde's, with line and column;
-//! - `bad_series`: the input-series error names the series and the bad value;
+//! - `bad_series`: the input-series error is located (`file:line:col: tests[0].input_series[0]
+//!   .values: …`) and names the bad value;
 //! - `v3/`: Prometheus 3 features (`fuzzy_compare`, `interval` defaulting to
 //!   `evaluation_interval`, left-open windows on boundaries) that 2.42 does not have; not compared.
 
@@ -291,7 +292,8 @@ fn bad_files_are_reported_with_their_position() {
         ),
         (
             "bad_series.test.yml",
-            "failed to load input series \"up{job=\\\"exporter\\\"}\": invalid value \"three\": want a number, _, stale, or a+bxn\n",
+            "bad_series.test.yml:8:17: tests[0].input_series[0].values: invalid value \"three\": want a number, _, stale, or a+bxn\n\
+             bad_series.test.yml:15:17: tests[1].input_series[0].series: invalid series \"up{job=~\\\"exporter\\\"}\": unexpected =~ in label set, expected \"=\"\n",
         ),
         (
             "missing_alertname.test.yml",

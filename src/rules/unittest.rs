@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::yaml::{Diagnostic, PathSeg, Spans};
 use crate::model::labels::Labels;
 use crate::promql::{Engine, EngineOptions, Value};
 use crate::store::{Store, StoreOptions, stale_nan};
@@ -33,7 +34,10 @@ use super::notation::{
 };
 use super::rule::{CompiledRule, Group, compile};
 
-pub use file::{AlertTest, ExpAlert, ExpSample, ExprTest, InputSeries, TestFile, TestGroup};
+pub use file::{
+    AlertTest, ExpAlert, ExpSample, ExprTest, InputSeries, LoadedTests, TestFile, TestFileError,
+    TestGroup,
+};
 use format::{AlertList, go_duration, go_quote, samples_string};
 
 /// Which output stream a piece of the report goes to, as promtool splits it.
@@ -106,6 +110,10 @@ pub fn test_files(paths: &[PathBuf], run: &[regex::Regex]) -> Report {
 
 /// What one test group runs with, from its file.
 struct FileSettings {
+    /// The test file's name, for messages.
+    origin: String,
+    /// Where each part of the test file was written.
+    spans: Spans,
     evaluation_interval: i64,
     group_order: HashMap<String, usize>,
     rule_files: Vec<PathBuf>,
@@ -114,8 +122,8 @@ struct FileSettings {
 
 /// The failures of one test file, each a message in promtool's shape.
 fn test_file(path: &Path, run: &[regex::Regex], report: &mut Report) -> Vec<String> {
-    let file = match TestFile::load(path) {
-        Ok(file) => file,
+    let LoadedTests { file, spans } = match TestFile::load(path) {
+        Ok(loaded) => loaded,
         Err(e) => return vec![e.to_string()],
     };
     let base = path.parent().unwrap_or(Path::new(""));
@@ -148,17 +156,19 @@ fn test_file(path: &Path, run: &[regex::Regex], report: &mut Report) -> Vec<Stri
         }
     }
     let settings = FileSettings {
+        origin: path.display().to_string(),
+        spans,
         evaluation_interval,
         group_order,
         rule_files,
         fuzzy_compare: file.fuzzy_compare,
     };
     let mut failures = Vec::new();
-    for group in &file.tests {
+    for (index, group) in file.tests.iter().enumerate() {
         if !run.is_empty() && !run.iter().any(|r| r.is_match(&group.name)) {
             continue;
         }
-        failures.extend(run_group(group, &settings));
+        failures.extend(run_group(index, group, &settings));
     }
     failures
 }
@@ -206,6 +216,18 @@ fn resolve_glob(base: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+impl FileSettings {
+    /// `message` as `file:line:col: message`, at `path` in the test file.
+    fn at(&self, path: &[PathSeg], message: String) -> String {
+        Diagnostic {
+            origin: self.origin.clone(),
+            location: self.spans.locate(path),
+            message,
+        }
+        .to_string()
+    }
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -249,18 +271,30 @@ struct PendingInput {
 }
 
 impl PendingInput {
-    fn parse(group: &TestGroup, interval: i64) -> Result<PendingInput, String> {
+    /// The samples of a test group's input series, each at its index times `interval`;
+    /// `at` places an error on a field of an input series (`series` or `values`).
+    fn parse(
+        group: &TestGroup,
+        interval: i64,
+        at: impl Fn(usize, &str, String) -> String,
+    ) -> Result<PendingInput, String> {
         let mut by_labels: BTreeMap<Labels, BTreeMap<i64, f64>> = BTreeMap::new();
-        for input in &group.input_series {
+        for (i, input) in group.input_series.iter().enumerate() {
             let line = format!("{} {}", input.series, input.values);
-            let parsed = parse_series_line(&line)
-                .map_err(|e| format!("failed to load input series {:?}: {e}", input.series))?;
+            let parsed = parse_series_line(&line).map_err(|e| match e {
+                NotationError::Value(_) => at(i, "values", e.to_string()),
+                NotationError::Labels { .. } => at(i, "series", e.to_string()),
+            })?;
             let labels = match parsed.labels {
                 Some(labels) if !parsed.native => labels,
                 _ => {
-                    return Err(format!(
-                        "failed to load input series {:?}: not a label set and values",
-                        input.series
+                    return Err(at(
+                        i,
+                        "series",
+                        format!(
+                            "invalid series {:?}: want a label set, then float values",
+                            input.series
+                        ),
                     ));
                 }
             };
@@ -309,12 +343,25 @@ impl PendingInput {
 type GotAlert = (Labels, Vec<(String, String)>);
 
 /// Runs one test group and gives its failures.
-fn run_group(group: &TestGroup, settings: &FileSettings) -> Vec<String> {
+fn run_group(index: usize, group: &TestGroup, settings: &FileSettings) -> Vec<String> {
     let interval = group
         .interval
         .filter(|d| !d.is_zero())
         .map_or(settings.evaluation_interval, |d| millis(d.as_duration()));
-    let mut input = match PendingInput::parse(group, interval) {
+    let at = |series: usize, field: &str, message: String| {
+        let path: Vec<PathSeg> = vec![
+            "tests".into(),
+            index.into(),
+            "input_series".into(),
+            series.into(),
+            field.into(),
+        ];
+        settings.at(
+            &path,
+            format!("tests[{index}].input_series[{series}].{field}: {message}"),
+        )
+    };
+    let mut input = match PendingInput::parse(group, interval, at) {
         Ok(input) => input,
         Err(e) => return vec![e],
     };

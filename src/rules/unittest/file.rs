@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::yaml::{self, Diagnostic};
+use crate::config::yaml::{self, Diagnostic, Spans};
 use crate::model::duration::PromDuration;
 
 /// A test file.
@@ -128,9 +128,18 @@ pub struct ExpSample {
 #[error("{0}")]
 pub struct TestFileError(pub Diagnostic);
 
+/// A test file that parsed, with the positions of its parts.
+#[derive(Debug, Clone)]
+pub struct LoadedTests {
+    /// The tests.
+    pub file: TestFile,
+    /// Where each part was written.
+    pub spans: Spans,
+}
+
 impl TestFile {
     /// Reads and parses the test file at `path`.
-    pub fn load(path: &Path) -> Result<TestFile, TestFileError> {
+    pub fn load(path: &Path) -> Result<LoadedTests, TestFileError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             TestFileError(Diagnostic {
@@ -143,9 +152,12 @@ impl TestFile {
     }
 
     /// Parses `text` (from `origin`, a file name for messages).
-    pub fn parse(text: &str, origin: &str) -> Result<TestFile, TestFileError> {
+    pub fn parse(text: &str, origin: &str) -> Result<LoadedTests, TestFileError> {
         yaml::parse::<TestFile>(text, origin)
-            .map(|d| d.value)
+            .map(|d| LoadedTests {
+                file: d.value,
+                spans: d.spans,
+            })
             .map_err(|e| TestFileError(e.0))
     }
 }
