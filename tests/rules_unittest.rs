@@ -39,6 +39,8 @@ const FIXTURES: &[(&str, u8, Compare)] = &[
     ("pass_group_order_reverse.test.yml", 0, Compare::Exact),
     ("pass_no_rules.test.yml", 0, Compare::Exact),
     ("pass_templates.test.yml", 0, Compare::Exact),
+    ("pass_semantics.test.yml", 0, Compare::Exact),
+    ("fail_limit.test.yml", 1, Compare::Exact),
     ("fail_alerts.test.yml", 1, Compare::Exact),
     ("fail_eval.test.yml", 1, Compare::Exact),
     ("fail_expr.test.yml", 1, Compare::Headers),
