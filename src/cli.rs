@@ -129,6 +129,16 @@ pub enum RulesCommand {
         #[arg(long)]
         lint_fatal: bool,
     },
+    /// Run rule unit tests as `promtool test rules` does: exit 0 when every test passes, 1
+    /// otherwise.
+    Test {
+        /// The unit-test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Run only the test groups whose name matches this regular expression (repeatable).
+        #[arg(long, value_name = "REGEX")]
+        run: Vec<String>,
+    },
 }
 
 /// `check` commands.

@@ -148,5 +148,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{report}");
             Ok(ExitCode::from(code))
         }
+        Command::Rules(RulesCommand::Test { files, run }) => {
+            let run = run
+                .iter()
+                .map(|r| regex::Regex::new(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            let report = tradewatch::rules::unittest::test_files(&files, &run);
+            for (stream, text) in &report.chunks {
+                match stream {
+                    tradewatch::rules::unittest::Stream::Stdout => print!("{text}"),
+                    tradewatch::rules::unittest::Stream::Stderr => eprint!("{text}"),
+                }
+            }
+            Ok(ExitCode::from(report.code))
+        }
     }
 }

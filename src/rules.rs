@@ -14,9 +14,11 @@ pub mod alerting;
 pub mod check;
 pub mod eval;
 pub mod file;
+pub mod notation;
 pub mod recording;
 pub mod rule;
 pub mod schedule;
+pub mod unittest;
 
 pub use alerting::{ActiveAlert, AlertingError, RuleAlerts, TemplateEnv, alert_series};
 pub use check::{Lint, check_files};

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use promql_parser::parser::Expr;
 use tradewatch::model::labels::{Labels, METRIC_NAME};
 use tradewatch::promql::{Engine, PromqlError, QueryResult, Value, parse};
+use tradewatch::rules::notation::{SeriesLine, SeriesValue, parse_series_line};
 use tradewatch::store::{Matcher, Store, StoreOptions, stale_nan};
 
 /// Experimental functions and aggregations (Prometheus's `--enable-feature=promql-experimental-functions`).
@@ -57,21 +58,6 @@ struct Counts {
     passed: usize,
     failed: usize,
     skipped: usize,
-}
-
-/// One expected value in a series line.
-#[derive(Debug, Clone, Copy)]
-enum Point {
-    Value(f64),
-    Omitted,
-    Stale,
-}
-
-/// A series line: labels (`None` for a scalar) and points; `native` when it holds histograms.
-struct SeriesLine {
-    labels: Option<Labels>,
-    points: Vec<Point>,
-    native: bool,
 }
 
 #[derive(Debug, Default)]
@@ -122,135 +108,6 @@ fn parse_duration_ms(s: &str) -> Option<i64> {
         rest = &rest[unit_len..];
     }
     Some(if neg { -total } else { total })
-}
-
-fn parse_number(s: &str) -> Option<f64> {
-    match s.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        "nan" | "+nan" | "-nan" => Some(f64::NAN),
-        _ => {
-            if let Some(hex) = s.strip_prefix("0x") {
-                return i64::from_str_radix(hex, 16).ok().map(|v| v as f64);
-            }
-            s.parse().ok()
-        }
-    }
-}
-
-/// Expands one token of promtool's series notation.
-fn expand_token(tok: &str, out: &mut Vec<Point>) -> Option<()> {
-    if tok == "_" {
-        out.push(Point::Omitted);
-        return Some(());
-    }
-    if tok == "stale" {
-        out.push(Point::Stale);
-        return Some(());
-    }
-    if let Some(x) = tok.rfind('x') {
-        let times: usize = tok[x + 1..].parse().ok()?;
-        let head = &tok[..x];
-        if head == "_" {
-            out.extend(std::iter::repeat_n(Point::Omitted, times));
-            return Some(());
-        }
-        if head == "stale" {
-            out.extend(std::iter::repeat_n(Point::Stale, times));
-            return Some(());
-        }
-        let bytes = head.as_bytes();
-        let split = (1..bytes.len()).find(|&i| {
-            (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E')
-        });
-        let (a, b) = match split {
-            Some(i) => {
-                let a = parse_number(&head[..i])?;
-                let b = parse_number(&head[i + 1..])?;
-                (a, if bytes[i] == b'-' { -b } else { b })
-            }
-            None => (parse_number(head)?, 0.0),
-        };
-        let mut v = a;
-        for _ in 0..=times {
-            out.push(Point::Value(v));
-            v += b;
-        }
-        return Some(());
-    }
-    out.push(Point::Value(parse_number(tok)?));
-    Some(())
-}
-
-/// Labels of a series written as a selector (`name{a="b"}` or `{__name__="x"}`).
-fn parse_labels(text: &str) -> Option<Labels> {
-    if text.replace(' ', "") == "{}" {
-        return Some(Labels::empty());
-    }
-    let Expr::VectorSelector(vs) = parse(text).ok()? else {
-        return None;
-    };
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if let Some(n) = vs.name {
-        pairs.push((METRIC_NAME.into(), n));
-    }
-    for m in vs.matchers.matchers {
-        pairs.push((m.name, m.value));
-    }
-    Some(Labels::from_pairs(pairs))
-}
-
-/// Splits a series line into its selector part and its values.
-fn parse_series_line(line: &str) -> Option<SeriesLine> {
-    let native = line.contains("{{");
-    // The metric ends at the first whitespace outside braces and quotes.
-    let mut depth = 0;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    let mut end = line.len();
-    for (i, c) in line.char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '"' | '\'' | '`' => quote = Some(c),
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            c if c.is_whitespace() && depth == 0 => {
-                end = i;
-                break;
-            }
-            _ => {}
-        }
-    }
-    let head = &line[..end];
-    let rest = line[end..].trim();
-    let mut points = Vec::new();
-    if rest.is_empty() && !head.starts_with('{') && expand_token(head, &mut points).is_some() {
-        return Some(SeriesLine {
-            labels: None,
-            points,
-            native,
-        });
-    }
-    let labels = parse_labels(head)?;
-    if !native {
-        for tok in rest.split_whitespace() {
-            expand_token(tok, &mut points)?;
-        }
-    }
-    Some(SeriesLine {
-        labels: Some(labels),
-        points,
-        native,
-    })
 }
 
 fn almost_equal(a: f64, b: f64) -> bool {
@@ -367,7 +224,8 @@ impl Runner {
     fn load(&mut self, interval: i64, nhcb: bool, lines: &[&str]) -> Result<(), String> {
         self.data.store = None;
         for line in lines {
-            let s = parse_series_line(line).ok_or_else(|| format!("bad series line {line:?}"))?;
+            let s =
+                parse_series_line(line).map_err(|e| format!("bad series line {line:?}: {e}"))?;
             let labels = s
                 .labels
                 .ok_or_else(|| format!("series without labels {line:?}"))?;
@@ -385,16 +243,16 @@ impl Runner {
                 }
             }
             let samples = self.data.series.entry(labels).or_default();
-            for (i, p) in s.points.iter().enumerate() {
+            for (i, p) in s.values.iter().enumerate() {
                 let t = i as i64 * interval;
                 match p {
-                    Point::Value(v) => {
+                    SeriesValue::Value(v) => {
                         samples.insert(t, *v);
                     }
-                    Point::Stale => {
+                    SeriesValue::Stale => {
                         samples.insert(t, stale_nan());
                     }
-                    Point::Omitted => {}
+                    SeriesValue::Omitted => {}
                 }
             }
         }
@@ -520,9 +378,9 @@ impl Runner {
                 continue;
             }
             match parse_series_line(line) {
-                Some(s) if s.native => return Outcome::Skip("native histogram result".into()),
-                Some(s) => expected.push(s),
-                None => return Outcome::Fail(format!("bad expected line {line:?}")),
+                Ok(s) if s.native => return Outcome::Skip("native histogram result".into()),
+                Ok(s) => expected.push(s),
+                Err(e) => return Outcome::Fail(format!("bad expected line {line:?}: {e}")),
             }
         }
         // Skips.
@@ -629,17 +487,17 @@ fn compare(
             other => Err(format!("expected string {s:?}, got {other:?}")),
         };
     }
-    let fmt_points = |p: &[Point]| format!("{p:?}");
+    let fmt_points = |p: &[SeriesValue]| format!("{p:?}");
     match value {
         Value::Scalar { f, .. } => {
             let [line] = expected else {
                 return Err(format!("got scalar {f}, expected {} lines", expected.len()));
             };
-            match (&line.labels, line.points.as_slice()) {
-                (None, [Point::Value(v)]) if almost_equal(*v, *f) => Ok(()),
+            match (&line.labels, line.values.as_slice()) {
+                (None, [SeriesValue::Value(v)]) if almost_equal(*v, *f) => Ok(()),
                 _ => Err(format!(
                     "got scalar {f}, expected {}",
-                    fmt_points(&line.points)
+                    fmt_points(&line.values)
                 )),
             }
         }
@@ -666,8 +524,8 @@ fn compare(
                 if exp.ordered && pos != i {
                     return Err(format!("{labels} at position {pos}, expected {i}"));
                 }
-                match e.points.as_slice() {
-                    [Point::Value(x)] if almost_equal(*x, v[pos].f) => {}
+                match e.values.as_slice() {
+                    [SeriesValue::Value(x)] if almost_equal(*x, v[pos].f) => {}
                     p => {
                         return Err(format!(
                             "{labels}: expected {}, got {}",
@@ -701,8 +559,8 @@ fn compare(
                     return Err(format!("missing {labels}"));
                 };
                 let mut want = Vec::new();
-                for (i, p) in e.points.iter().enumerate() {
-                    if let Point::Value(x) = p {
+                for (i, p) in e.values.iter().enumerate() {
+                    if let SeriesValue::Value(x) = p {
                         want.push((start + i as i64 * step, *x));
                     }
                 }
