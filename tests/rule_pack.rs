@@ -346,6 +346,6 @@ fn the_prometheus_rule_manifest_embeds_the_pack() {
     let got = groups_of(&doc["spec"]["groups"], manifest);
     assert!(
         got == want,
-        "{manifest} is out of date with rules/*.rules.yml: run deploy/kubernetes/generate-prometheusrule.sh"
+        "{manifest} is out of date with rules/*.rules.yml: run deploy/kubernetes/generate.sh"
     );
 }
