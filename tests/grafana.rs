@@ -320,3 +320,45 @@ fn the_rule_packs_dashboard_links_point_at_dashboards() {
         }
     }
 }
+
+/// Whether a panel (or an annotation) shows anything: Grafana draws a panel when any of its
+/// queries returns a sample.
+#[test]
+fn every_panel_shows_data_for_busy_engines() {
+    use tradewatch::promql::{Engine, Value as PromValue};
+
+    let (store, now) = pack::busy_store();
+    let engine = Engine::default();
+    let mut checked = 0;
+    for (path, dashboard) in dashboards() {
+        let file = pack::relative(&path);
+        let mut shown: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (place, query) in queries(&dashboard) {
+            let promql = as_promql(&query).replace("$engine", ".*");
+            let expr = tradewatch::promql::parse(&promql).unwrap();
+            if pack::metric_names(&expr)
+                .iter()
+                .any(|n| pack::sidecar_only(n))
+            {
+                continue;
+            }
+            let result = engine
+                .instant(&store, &expr, now)
+                .unwrap_or_else(|e| panic!("{file}: {place}: {query}: {e}"));
+            let values = shown.entry(place.clone()).or_default();
+            match result.value {
+                PromValue::Vector(v) => values.extend(v.iter().map(|s| s.f)),
+                PromValue::Scalar { f, .. } => values.push(f),
+                other => panic!("{file}: {place}: {other:?}"),
+            }
+        }
+        for (place, values) in shown {
+            assert!(
+                values.iter().any(|f| f.is_finite()),
+                "{file}: {place} shows no data: {values:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} panels checked");
+}

@@ -349,3 +349,17 @@ fn the_prometheus_rule_manifest_embeds_the_pack() {
         "{manifest} is out of date with rules/*.rules.yml: run deploy/kubernetes/generate.sh"
     );
 }
+
+#[test]
+fn every_expression_evaluates_over_busy_engines() {
+    // Thirty minutes of two engines and every family: no rule may fail at run time (matching
+    // errors such as many-to-many, duplicate label sets after aggregation).
+    let (store, now) = pack::busy_store();
+    let engine = tradewatch::promql::Engine::default();
+    for (file, rule) in rules() {
+        let expr = tradewatch::promql::parse(rule.expr.as_deref().unwrap()).unwrap();
+        engine
+            .instant(&store, &expr, now)
+            .unwrap_or_else(|e| panic!("{file}: {}: {e}", rule.name()));
+    }
+}

@@ -65,6 +65,15 @@ const SIDECAR_SELF_METRICS: &[(&str, MetricType)] = &[
     ),
 ];
 
+/// Whether `name` is a self-metric only the sidecar and notifier record, or `ALERTS`: series a
+/// busy exporter alone does not produce.
+pub fn sidecar_only(name: &str) -> bool {
+    name.starts_with("ALERTS")
+        || SIDECAR_SELF_METRICS
+            .iter()
+            .any(|(family, _)| name.starts_with(family))
+}
+
 /// Series Prometheus (and the sidecar, which records them the same way) adds itself.
 const PROMETHEUS_SERIES: &[&str] = &[
     "up",
@@ -160,4 +169,154 @@ fn walk(expr: &Expr, out: &mut Vec<String>) {
         }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
     }
+}
+
+/// Thirty minutes of two busy engines (every event type, every family of the catalog, rejected
+/// orders, a tripped breaker, a loss), tradewatch's own ingest telemetry and the series a
+/// scrape adds, scraped every 15 seconds into tradewatch's store as Prometheus would hold them.
+/// Returns the store and the time of the last scrape.
+pub fn busy_store() -> (tradewatch::store::Store, i64) {
+    use std::time::Duration;
+    use tradewatch::exporter::{Catalog, Format, Registry};
+    use tradewatch::model::labels::Labels;
+    use tradewatch::store::{Store, StoreOptions};
+    use tradewatch::telemetry::Telemetry;
+
+    let registry = Registry::default();
+    let c = Catalog::new(&registry, &Default::default());
+    let telemetry = Telemetry::new();
+    let store = Store::new(StoreOptions::default());
+    let start = 1_700_000_000_000_i64;
+    let step_ms = 15_000;
+    let steps = 120;
+    let mut last = start;
+    for step in 0..=steps {
+        let t_ms = start + step * step_ms;
+        let now = t_ms as f64 / 1000.0;
+        let i = step as f64;
+        for (n, engine) in ["alpha", "beta"].into_iter().enumerate() {
+            let k = n as f64 + 1.0;
+            let s = Some("momentum");
+            c.heartbeat(engine).unwrap().set(now);
+            c.start_time(engine).unwrap().set(start as f64 / 1000.0);
+            for venue in ["binance", "coinbase"] {
+                for (status, per_step) in [
+                    ("submitted", 10.0),
+                    ("filled", 8.0),
+                    ("rejected", 1.0),
+                    ("failed", 0.5),
+                    ("cancelled", 0.5),
+                ] {
+                    c.orders(engine, s, venue, "buy", status)
+                        .unwrap()
+                        .inc_by(per_step * k);
+                }
+                let latency = c.order_latency(engine, venue).unwrap();
+                for ms in [3.0, 8.0, 20.0, 70.0] {
+                    latency.observe(ms * k / 1000.0);
+                }
+                c.api_requests(engine, venue, "ok").unwrap().inc_by(20.0);
+                c.api_requests(engine, venue, "error").unwrap().inc();
+                c.api_errors(engine, venue, Some("429")).unwrap().inc();
+                c.api_request_duration(engine, venue)
+                    .unwrap()
+                    .observe(0.05 * k);
+                c.connectivity_up(engine, venue).unwrap().set(1.0);
+            }
+            for symbol in ["AAPL", "MSFT"] {
+                c.fills(engine, s, symbol, "buy").unwrap().inc_by(4.0);
+                c.traded_notional(engine, s, symbol, "buy")
+                    .unwrap()
+                    .inc_by(4000.0);
+                c.position_quantity(engine, symbol).unwrap().set(100.0 + i);
+                c.position_value(engine, symbol)
+                    .unwrap()
+                    .set(15_000.0 + i * 10.0);
+                c.position_limit(engine, symbol).unwrap().set(500.0);
+            }
+            c.decisions(engine, s, "buy").unwrap().inc_by(3.0);
+            c.cycles(engine, "ok").unwrap().inc_by(15.0);
+            c.cycle_duration(engine).unwrap().observe(0.2 * k);
+            c.positions_open(engine).unwrap().set(2.0);
+            c.portfolio_value(engine, "USD")
+                .unwrap()
+                .set(1e6 + i * 100.0);
+            c.cash_balance(engine, "USD").unwrap().set(2e5);
+            c.daily_loss_limit(engine).unwrap().set(10_000.0);
+            c.pnl_daily(engine, s, "USD").unwrap().set(-50.0 * i * k);
+            c.pnl_realized(engine, s, "USD").unwrap().set(-20.0 * i);
+            c.pnl_unrealized(engine, s, "USD").unwrap().set(-30.0 * i);
+            c.drawdown_ratio(engine, s, "USD").unwrap().set(0.001 * i);
+            c.kill_switch_active(engine).unwrap().set(0.0);
+            let tripped = step % 40 == 10;
+            c.circuit_breaker_active(engine, "max_drawdown")
+                .unwrap()
+                .set(f64::from(u8::from(tripped)));
+            if tripped {
+                c.circuit_breaker_trips(engine, "max_drawdown")
+                    .unwrap()
+                    .inc();
+            }
+            if step % 20 == 0 {
+                c.rebalances(engine, "success").unwrap().inc();
+                c.rebalance_duration(engine).unwrap().observe(4.0);
+                c.last_rebalance(engine).unwrap().set(now);
+                c.drift_max_ratio(engine).unwrap().set(0.01 * k);
+            }
+            c.data_provider_failures(engine, "polygon").unwrap().inc();
+            c.errors(engine, "broker", "timeout").unwrap().inc();
+            c.function_duration(engine, "score").unwrap().observe(0.01);
+            c.function_calls(engine, "score", "ok")
+                .unwrap()
+                .inc_by(15.0);
+            c.lock_wait(engine, "book").unwrap().observe(0.0005);
+        }
+        telemetry.events_received("order", 40);
+        telemetry.events_rejected("invalid_field", 1);
+        telemetry.events_duplicate("order", 1);
+        telemetry.ingest_request(200, Duration::from_millis(2));
+        telemetry.journal_fsync(Duration::from_micros(800));
+        telemetry.journal_bytes(1_000_000 + step as u64 * 10_000);
+        telemetry.collector_duration("models", Duration::from_millis(3));
+        telemetry.scrape("exporter", "success", Duration::from_millis(4));
+
+        let target = [("job", "tradewatch"), ("instance", "tw:9470")];
+        let mut samples = 0;
+        for text in [
+            registry.encode(Format::Text),
+            telemetry.registry(Some(&registry)).encode(Format::Text),
+        ] {
+            for entry in tradewatch::scrape::parse(text.as_bytes(), Format::Text) {
+                let tradewatch::scrape::Entry::Sample(sample) = entry.unwrap() else {
+                    continue;
+                };
+                let mut pairs: Vec<(&str, &str)> = vec![("__name__", sample.name)];
+                pairs.extend(sample.labels.iter().map(|(n, v)| (*n, v.as_ref())));
+                pairs.extend(target);
+                store
+                    .append(&Labels::from_pairs(pairs), t_ms, sample.value)
+                    .unwrap();
+                samples += 1;
+            }
+        }
+        // What the collector of files and the scrape itself add.
+        let extra = [
+            ("trading_artifact_updated_timestamp_seconds", now - 3600.0),
+            ("up", 1.0),
+            ("scrape_duration_seconds", 0.004),
+            ("scrape_samples_scraped", samples as f64),
+        ];
+        for (name, value) in extra {
+            let mut pairs = vec![("__name__", name)];
+            if name.starts_with("trading_") {
+                pairs.push(("artifact", "models/alpha.pkl"));
+            }
+            pairs.extend(target);
+            store
+                .append(&Labels::from_pairs(pairs), t_ms, value)
+                .unwrap();
+        }
+        last = t_ms;
+    }
+    (store, last)
 }
