@@ -19,6 +19,7 @@ pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod exporter;
 pub mod ingest;
 pub mod model;

@@ -1,0 +1,547 @@
+//! The demo's simulated engine: the seeded generator sends every event type in its first ten
+//! seconds and plays each incident of the timeline at its time (pure: time is a parameter, no
+//! sleep); every event it makes validates against schema/events.schema.json (Python's
+//! `jsonschema`) and is accepted by the exporter's own ingest path.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use tradewatch::demo::scenario::{
+    ARTIFACT_REFRESH, LIMITS_INTERVAL, Output, Scenario, Settings, artifact_paths,
+    daily_loss_limit, engines,
+};
+use tradewatch::demo::timeline::{self, *};
+use tradewatch::ingest::event::EVENT_TYPES;
+
+/// Unix seconds of scenario time 0 in these tests.
+const EPOCH: f64 = 1_767_225_600.0;
+/// How far the pure tests play: past every step of the timeline.
+const SESSION: f64 = 180.0;
+
+fn settings(seed: u64, speed: f64) -> Settings {
+    Settings {
+        seed,
+        epoch: EPOCH,
+        speed,
+        run: "test".into(),
+    }
+}
+
+fn play(seed: u64, until: f64) -> Output {
+    Scenario::new(settings(seed, 1.0)).advance_to(until)
+}
+
+/// Scenario time of an event of a speed-1 session.
+fn t(event: &Value) -> f64 {
+    let ts = event["ts"].as_f64().expect("every event has a numeric ts");
+    ((ts - EPOCH) * 1000.0).round() / 1000.0
+}
+
+fn of<'a>(events: &'a [Value], kind: &str, engine: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["type"] == kind && e["engine"] == engine)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generator
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_event_type_within_ten_seconds() {
+    let events = play(1, 10.0).events;
+    let seen: BTreeSet<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    let all: BTreeSet<&str> = EVENT_TYPES.iter().map(|t| t.as_str()).collect();
+    assert_eq!(seen, all);
+    for (engine, strategies) in engines() {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["engine"] == engine && e["type"] == "engine_start" && t(e) == 0.0)
+        );
+        for strategy in strategies {
+            for kind in ["order", "fill", "decision", "pnl"] {
+                assert!(
+                    events.iter().any(|e| e["engine"] == engine
+                        && e["strategy"] == strategy
+                        && e["type"] == kind),
+                    "no {kind} of {engine}/{strategy} in 10 s"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn one_seed_plays_one_session_however_time_is_cut() {
+    let whole = play(42, SESSION);
+    let mut scenario = Scenario::new(settings(42, 1.0));
+    let mut events = Vec::new();
+    let mut artifacts = Vec::new();
+    let mut now = 0.0;
+    let mut step = 0.013;
+    while now < SESSION {
+        now = f64::min(now + step, SESSION);
+        step = step * 1.7 % 3.1 + 0.01;
+        let out = scenario.advance_to(now);
+        events.extend(out.events);
+        artifacts.extend(out.artifacts);
+    }
+    assert_eq!(events.len(), whole.events.len());
+    assert!(events == whole.events, "the sessions differ");
+    assert_eq!(artifacts, whole.artifacts);
+    assert!(play(43, SESSION).events != whole.events);
+}
+
+#[test]
+fn speed_compresses_timestamps() {
+    let fast = Scenario::new(settings(1, 20.0)).events_until(KILL_SWITCH_ENGAGED);
+    let slow = play(1, KILL_SWITCH_ENGAGED).events;
+    assert_eq!(fast.len(), slow.len());
+    let engaged = |events: &[Value]| {
+        events
+            .iter()
+            .find(|e| e["type"] == "kill_switch" && e["active"] == true)
+            .map(|e| e["ts"].as_f64().unwrap())
+            .expect("the kill switch engages")
+    };
+    assert_eq!(engaged(&slow), EPOCH + KILL_SWITCH_ENGAGED);
+    assert_eq!(engaged(&fast), EPOCH + KILL_SWITCH_ENGAGED / 20.0);
+}
+
+#[test]
+fn kill_switch_and_breaker_at_their_steps() {
+    let events = play(7, SESSION).events;
+    let switches: Vec<(f64, bool)> = of(&events, "kill_switch", INCIDENT_ENGINE)
+        .iter()
+        .map(|e| (t(e), e["active"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        switches,
+        [
+            (0.0, false),
+            (KILL_SWITCH_ENGAGED, true),
+            (KILL_SWITCH_RELEASED, false)
+        ]
+    );
+    let engaged = of(&events, "kill_switch", INCIDENT_ENGINE)[1];
+    assert_eq!(engaged["reason"], "daily loss limit breached");
+
+    let breaker: Vec<(f64, bool)> = of(&events, "circuit_breaker", INCIDENT_ENGINE)
+        .iter()
+        .filter(|e| e["breaker"] == TRIPPED_BREAKER)
+        .map(|e| (t(e), e["active"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        breaker,
+        [
+            (0.0, false),
+            (BREAKER_TRIPPED, true),
+            (BREAKER_CLEARED, false)
+        ]
+    );
+    // The other engine's switches stay off.
+    for e in events
+        .iter()
+        .filter(|e| e["engine"] == SILENT_ENGINE)
+        .filter(|e| e["type"] == "kill_switch" || e["type"] == "circuit_breaker")
+    {
+        assert_eq!(e["active"], false, "{e}");
+    }
+    // No order of the halted engine while its kill switch is on.
+    let halted: Vec<_> = of(&events, "order", INCIDENT_ENGINE)
+        .into_iter()
+        .filter(|e| timeline::kill_switch_active(t(e)))
+        .collect();
+    assert!(halted.is_empty(), "{halted:?}");
+    assert!(
+        of(&events, "decision", INCIDENT_ENGINE)
+            .iter()
+            .filter(|e| timeline::kill_switch_active(t(e)))
+            .all(|e| e["decision"] == "blocked")
+    );
+}
+
+/// The incident engine's daily PnL, summed over its strategies, at each time a `pnl` event
+/// changes it; and the daily loss limit in force then.
+fn daily_pnl(events: &[Value], engine: &str) -> Vec<(f64, f64, f64, f64)> {
+    let mut latest: BTreeMap<String, f64> = BTreeMap::new();
+    let mut limit = None;
+    let mut out: Vec<(f64, f64, f64, f64)> = Vec::new();
+    for e in events.iter().filter(|e| e["engine"] == engine) {
+        if e["type"] == "limits" {
+            limit = e["daily_loss_limit"].as_f64();
+        }
+        if e["type"] == "pnl" {
+            let strategy = e["strategy"].as_str().unwrap().to_owned();
+            latest.insert(strategy, e["daily"].as_f64().unwrap());
+            let sum = latest.values().sum();
+            let losing = latest.get(LOSING_STRATEGY).copied().unwrap_or(0.0);
+            let limit = limit.expect("limits come before the first pnl");
+            match out.last_mut() {
+                Some(last) if last.0 == t(e) => *last = (t(e), sum, losing, limit),
+                _ => out.push((t(e), sum, losing, limit)),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn daily_loss_limit_breached_then_recovered() {
+    for seed in [1, 2, 3, 99] {
+        let events = play(seed, SESSION).events;
+        let expected_limit = daily_loss_limit(INCIDENT_ENGINE).unwrap();
+        let limits: Vec<f64> = of(&events, "limits", INCIDENT_ENGINE)
+            .iter()
+            .map(|e| t(e))
+            .collect();
+        let periodic: Vec<f64> = (0..=(SESSION / LIMITS_INTERVAL) as u32)
+            .map(|i| f64::from(i) * LIMITS_INTERVAL)
+            .collect();
+        assert_eq!(limits, periodic);
+        let series = daily_pnl(&events, INCIDENT_ENGINE);
+        assert!(series.len() as f64 >= SESSION - 1.0);
+        for &(at, sum, losing, limit) in &series {
+            // Limits are positive amounts; a breach is a daily PnL below minus the limit.
+            assert_eq!(limit, expected_limit);
+            if (LOSS_LIMIT_BREACHED..LOSS_RECOVERY).contains(&at) {
+                assert!(
+                    sum < -limit,
+                    "seed {seed} at {at}: {sum} not below -{limit}"
+                );
+                assert!(losing < -limit, "seed {seed} at {at}: {losing}");
+            } else if !(LOSS_SLIDE..LOSS_RECOVERED).contains(&at) {
+                assert!(sum > -limit, "seed {seed} at {at}: {sum} below -{limit}");
+            }
+        }
+        let first_breach = series.iter().find(|s| s.1 < -s.3).unwrap().0;
+        assert!(
+            (LOSS_SLIDE..=LOSS_LIMIT_BREACHED).contains(&first_breach),
+            "{first_breach}"
+        );
+        // The other engine never comes near its limit.
+        let beta_limit = daily_loss_limit(SILENT_ENGINE).unwrap();
+        for (at, sum, _, _) in daily_pnl(&events, SILENT_ENGINE) {
+            assert!(sum > -0.5 * beta_limit, "{at}: {sum}");
+        }
+        // PnL fields are consistent.
+        for e in events.iter().filter(|e| e["type"] == "pnl") {
+            let (d, r, u) = (
+                e["daily"].as_f64().unwrap(),
+                e["realized"].as_f64().unwrap(),
+                e["unrealized"].as_f64().unwrap(),
+            );
+            assert!((r + u - d).abs() < 0.011, "{e}");
+            let dd = e["drawdown_ratio"].as_f64().unwrap();
+            assert!((0.0..1.0).contains(&dd), "{e}");
+        }
+    }
+}
+
+#[test]
+fn silent_engine_drops_its_heartbeat_and_comes_back() {
+    let events = play(5, SESSION).events;
+    for (engine, _) in engines() {
+        let times: Vec<f64> = events
+            .iter()
+            .filter(|e| e["engine"] == engine)
+            .map(t)
+            .collect();
+        let beats: Vec<f64> = of(&events, "heartbeat", engine)
+            .iter()
+            .map(|e| t(e))
+            .collect();
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            if engine == SILENT_ENGINE && pair[0] < HEARTBEAT_LOST && pair[1] >= HEARTBEAT_LOST {
+                assert!(gap >= HEARTBEAT_GAP, "{engine}: {pair:?}");
+                assert_eq!(pair[1], HEARTBEAT_RESUMED);
+            } else {
+                assert!(
+                    gap <= 1.0,
+                    "{engine} silent from {} to {}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+        }
+        // A heartbeat every second it is not silent.
+        let expected: Vec<f64> = (0..=SESSION as u32)
+            .map(f64::from)
+            .filter(|s| engine != SILENT_ENGINE || !timeline::silent(*s))
+            .collect();
+        assert_eq!(beats, expected, "{engine}");
+    }
+    let back: Vec<&str> = events
+        .iter()
+        .filter(|e| e["engine"] == SILENT_ENGINE && t(e) == HEARTBEAT_RESUMED)
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(back.first(), Some(&"engine_start"), "{back:?}");
+    assert!(back.contains(&"limits") && back.contains(&"portfolio"));
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["engine"] == SILENT_ENGINE && timeline::silent(t(e)))
+    );
+}
+
+#[test]
+fn api_error_burst() {
+    let events = play(11, SESSION).events;
+    let errors = |from: f64, to: f64| {
+        of(&events, "api_call", INCIDENT_ENGINE)
+            .iter()
+            .filter(|e| (from..to).contains(&t(e)) && e["ok"] == false)
+            .count() as f64
+            / (to - from)
+    };
+    let burst = errors(API_ERROR_BURST, API_ERRORS_END);
+    let before = errors(0.0, API_ERROR_BURST);
+    let after = errors(API_ERRORS_END, SESSION);
+    assert!(burst >= 5.0, "{burst} errors a second in the burst");
+    assert!(before < 0.2 && after < 0.2, "{before} {after}");
+    for e in of(&events, "api_call", INCIDENT_ENGINE) {
+        if e["ok"] == false {
+            assert!(e["code"].is_u64(), "{e}");
+        } else {
+            assert!(e.get("code").is_none(), "{e}");
+        }
+    }
+    assert!(
+        of(&events, "error", INCIDENT_ENGINE)
+            .iter()
+            .any(|e| e["kind"] == "rate_limited" && timeline::api_error_burst(t(e)))
+    );
+}
+
+#[test]
+fn connectivity_flaps_then_stays_down_then_recovers() {
+    let events = play(13, SESSION).events;
+    let changes: Vec<(f64, bool)> = of(&events, "connectivity", INCIDENT_ENGINE)
+        .iter()
+        .filter(|e| e["target"] == FLAPPING_TARGET)
+        .map(|e| (t(e), e["up"].as_bool().unwrap()))
+        .collect();
+    // The state the events report, between each report and the next, is the timeline's.
+    for pair in changes.windows(2) {
+        let (at, up) = pair[0];
+        let mut s = at;
+        while s < pair[1].0 {
+            assert_eq!(timeline::flapping_target_up(s), up, "at {s}");
+            s += 0.1;
+        }
+    }
+    let downs = changes
+        .windows(2)
+        .filter(|p| p[0].1 && !p[1].1)
+        .map(|p| p[1].0)
+        .collect::<Vec<_>>();
+    assert!(downs.len() >= 3, "{downs:?}");
+    assert!(downs.iter().all(|d| *d >= CONNECTIVITY_FLAPPING));
+    assert!(changes.iter().any(|c| c.0 == CONNECTIVITY_RESTORED && c.1));
+    // Other targets and the other engine stay up.
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "connectivity")
+            .filter(|e| e["engine"] != INCIDENT_ENGINE || e["target"] != FLAPPING_TARGET)
+            .all(|e| e["up"] == true)
+    );
+}
+
+#[test]
+fn orders_fills_and_portfolio_look_like_trading() {
+    let events = play(17, 300.0).events;
+    let statuses: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "order")
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        BTreeSet::from([
+            "submitted",
+            "filled",
+            "partially_filled",
+            "rejected",
+            "cancelled",
+            "failed"
+        ])
+    );
+    // Idempotency ids are unique: a resent batch is a duplicate, never a second order.
+    let ids: Vec<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
+    let unique: BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!(ids.len(), unique.len());
+    assert!(ids.iter().all(|id| id.contains(":test:")));
+    // Every outcome but `submitted` carries a latency; filled orders have fills.
+    let orders = events.iter().filter(|e| e["type"] == "order");
+    let (submitted, outcomes): (Vec<&Value>, Vec<&Value>) =
+        orders.partition(|e| e["status"] == "submitted");
+    assert!(submitted.iter().all(|e| e.get("latency_seconds").is_none()));
+    assert!(
+        outcomes
+            .iter()
+            .all(|e| e["latency_seconds"].as_f64() > Some(0.0))
+    );
+    let fills = events.iter().filter(|e| e["type"] == "fill").count();
+    let filled = outcomes.iter().filter(|e| e["status"] == "filled").count();
+    assert!(fills >= filled && filled > submitted.len() / 2);
+    // Positions stay within their limits.
+    let mut limits: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["type"] == "limits") {
+        for (symbol, limit) in e["position_limits"].as_object().unwrap() {
+            limits.insert(
+                (e["engine"].as_str().unwrap().into(), symbol.clone()),
+                limit.as_f64().unwrap(),
+            );
+        }
+    }
+    for e in events.iter().filter(|e| e["type"] == "portfolio") {
+        for p in e["positions"].as_array().unwrap() {
+            let key = (
+                e["engine"].as_str().unwrap().to_owned(),
+                p["symbol"].as_str().unwrap().to_owned(),
+            );
+            let q = p["quantity"].as_f64().unwrap();
+            assert!(q.abs() <= limits[&key], "{e}");
+        }
+    }
+    // Rebalances: mostly successful, with drift.
+    let rebalances: Vec<&Value> = events.iter().filter(|e| e["type"] == "rebalance").collect();
+    let successes = rebalances
+        .iter()
+        .filter(|e| e["result"] == "success")
+        .count();
+    assert!(rebalances.len() >= 18 && successes * 10 >= rebalances.len() * 7);
+    assert!(
+        rebalances
+            .iter()
+            .all(|e| e["drift_max_ratio"].as_f64() > Some(0.0))
+    );
+}
+
+#[test]
+fn artifacts_refresh_but_one_goes_stale() {
+    let writes = play(3, 60.0).artifacts;
+    let paths = artifact_paths();
+    for path in paths {
+        let times: Vec<f64> = writes
+            .iter()
+            .filter(|w| w.path == path)
+            .map(|w| w.modified)
+            .collect();
+        if path == STALE_ARTIFACT {
+            assert_eq!(times, [EPOCH - ARTIFACT_STALE_AGE]);
+        } else {
+            let expected: Vec<f64> = (0..=6)
+                .map(|i| EPOCH + f64::from(i) * ARTIFACT_REFRESH)
+                .collect();
+            assert_eq!(times, expected, "{path}");
+        }
+    }
+    for w in &writes {
+        let content: Value = serde_json::from_str(&w.content).unwrap();
+        assert!(content["strategy"].is_string());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every event is valid: against the JSON Schema, and through the exporter's ingest path
+// ---------------------------------------------------------------------------------------------
+
+const PYTHON_JSONSCHEMA: support::Needs = support::Needs {
+    what: "python3 with jsonschema",
+    probe: &["python3", "-c", "import jsonschema"],
+    install: "pip install jsonschema",
+};
+
+#[test]
+fn every_event_validates_against_the_schema() {
+    if !support::available(
+        "every_event_validates_against_the_schema",
+        &[&PYTHON_JSONSCHEMA],
+    ) {
+        return;
+    }
+    let events = play(21, SESSION).events;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/validate_schema.py"
+    );
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/events.schema.json");
+    let input = serde_json::to_vec(&events).unwrap();
+    let (status, stdout, stderr) = support::run_with_input("python3", &[script, schema], &input);
+    assert!(status.success(), "validate_schema.py: {stderr}");
+    let results: Vec<Option<String>> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(results.len(), events.len());
+    let invalid: Vec<String> = results
+        .iter()
+        .zip(&events)
+        .filter_map(|(r, e)| r.as_ref().map(|r| format!("{r}: {e}")))
+        .take(5)
+        .collect();
+    assert!(invalid.is_empty(), "{invalid:#?}");
+}
+
+#[tokio::test]
+async fn every_event_is_accepted_by_the_ingest_path() {
+    use tradewatch::api::{AppState, router};
+    use tradewatch::config::{Config, Tokens};
+    use tradewatch::exporter::Registry;
+    use tradewatch::ingest::Ingest;
+    use tradewatch::telemetry::Telemetry;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = serde_json::to_string(&dir.path().display().to_string()).unwrap();
+    let text = format!("storage:\n  data_dir: {data_dir}\n  fsync: never\n");
+    let config = Config::parse(&text, "demo-test.yaml").unwrap();
+    let registry = Arc::new(Registry::default());
+    let telemetry = Arc::new(Telemetry::new());
+    let (ingest, _) = Ingest::start(&config, registry, telemetry.clone()).unwrap();
+    let state = AppState::exporter(
+        &config,
+        Arc::new(ingest),
+        Arc::default(),
+        telemetry,
+        Tokens::default(),
+    );
+    let app = router(state);
+
+    let mut scenario = Scenario::new(settings(23, 1.0));
+    let mut total = 0;
+    let mut now = 0.0;
+    while now < SESSION {
+        now += 0.2;
+        let events = scenario.events_until(now);
+        if events.is_empty() {
+            continue;
+        }
+        total += events.len();
+        let body: String = events.iter().map(|e| format!("{e}\n")).collect();
+        let request = Request::post("/api/v1/events")
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::from(body))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let reply: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(status, 200, "{reply}");
+        if let Some(first) = reply["rejected"].as_array().and_then(|r| r.first()) {
+            let line = first["line"].as_u64().unwrap() as usize;
+            panic!("at {now}: {first} for {}", events[line - 1]);
+        }
+        assert_eq!(reply["accepted"], events.len(), "{reply}");
+    }
+    assert!(total > 5_000, "{total}");
+}
