@@ -16,8 +16,10 @@
 //! assert!(engaged);
 //! ```
 
+pub mod driver;
 mod rng;
 pub mod scenario;
 pub mod timeline;
 
+pub use driver::{DemoError, DriverConfig, Summary, run};
 pub use rng::Rng;

@@ -545,3 +545,170 @@ async fn every_event_is_accepted_by_the_ingest_path() {
     }
     assert!(total > 5_000, "{total}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The driver: retries, rejections and tokens, against a loopback server whose answers the test
+// chooses (the real exporter answers 429 only under a load a test cannot time)
+// ---------------------------------------------------------------------------------------------
+
+/// What the loopback server received: each request's `Authorization` header and body.
+type Received = Arc<std::sync::Mutex<Vec<(Option<String>, String)>>>;
+
+/// A server on loopback that answers the `n`th request (from 0) with `answer(n, body)`.
+async fn answering(
+    answer: fn(usize, &str) -> (u16, Option<&'static str>, String),
+) -> (String, Received) {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+
+    let received: Received = Arc::default();
+    let log = received.clone();
+    let app = axum::Router::new().route(
+        "/api/v1/events",
+        post(move |headers: HeaderMap, body: String| {
+            let log = log.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let n = {
+                    let mut log = log.lock().unwrap();
+                    log.push((auth, body.clone()));
+                    log.len() - 1
+                };
+                let (status, retry_after, reply) = answer(n, &body);
+                let mut response = (StatusCode::from_u16(status).unwrap(), reply).into_response();
+                if let Some(r) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert("retry-after", r.parse().unwrap());
+                }
+                response
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+fn driver_config(url: String, seed: u64, duration: f64) -> tradewatch::demo::DriverConfig {
+    tradewatch::demo::DriverConfig {
+        url,
+        token: Some("s3cret".into()),
+        seed,
+        speed: 20.0,
+        duration: Some(std::time::Duration::from_secs_f64(duration)),
+        artifacts_dir: None,
+    }
+}
+
+#[tokio::test]
+async fn driver_retries_after_429_and_counts_rejections() {
+    tradewatch::server::install_crypto_provider();
+    // The first request is refused for now, the second has its first line rejected, the rest
+    // are accepted whole.
+    let (url, received) = answering(|n, body| {
+        let lines = body.lines().count();
+        match n {
+            0 => (
+                429,
+                Some("1"),
+                r#"{"error":"the journal queue is full"}"#.into(),
+            ),
+            1 => (
+                200,
+                None,
+                format!(
+                    r#"{{"accepted":{},"duplicates":0,"rejected":[{{"line":1,"error":"test"}}]}}"#,
+                    lines - 1
+                ),
+            ),
+            _ => (
+                200,
+                None,
+                format!(r#"{{"accepted":{lines},"duplicates":0,"rejected":[]}}"#),
+            ),
+        }
+    })
+    .await;
+    let summary = tradewatch::demo::run(driver_config(url, 9, 30.0), std::future::pending())
+        .await
+        .unwrap();
+    let received = received.lock().unwrap().clone();
+    assert!(received.len() >= 3, "{}", received.len());
+    // The refused batch is sent again, first in line.
+    assert!(received[1].1.starts_with(&received[0].1));
+    assert!(
+        received
+            .iter()
+            .all(|(auth, _)| auth.as_deref() == Some("Bearer s3cret"))
+    );
+    // Everything the scenario made up to the end went out once, the refused batch aside.
+    let expected = Scenario::new(settings(9, 20.0)).events_until(30.0);
+    let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &expected {
+        *by_type
+            .entry(e["type"].as_str().unwrap().into())
+            .or_default() += 1;
+    }
+    let sent_lines: usize = received[1..].iter().map(|(_, b)| b.lines().count()).sum();
+    assert_eq!(sent_lines, expected.len());
+    assert_eq!(summary.by_type, by_type);
+    assert_eq!(summary.sent, expected.len() as u64);
+    assert_eq!(summary.accepted, summary.sent - 1);
+    assert_eq!(summary.rejected, 1);
+    assert_eq!(summary.unsent, 0);
+    assert_eq!(
+        summary.rejected_by_type,
+        BTreeMap::from([("engine_start".to_owned(), 1)])
+    );
+}
+
+#[tokio::test]
+async fn driver_stops_on_a_refusal_retrying_cannot_fix() {
+    tradewatch::server::install_crypto_provider();
+    let (url, _) = answering(|_, _| {
+        (
+            401,
+            None,
+            r#"{"error":"a valid bearer token is required"}"#.into(),
+        )
+    })
+    .await;
+    let err = tradewatch::demo::run(driver_config(url, 1, 5.0), std::future::pending())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"the exporter refused the events with status 401: {"error":"a valid bearer token is required"}"#
+    );
+}
+
+#[tokio::test]
+async fn driver_stops_at_the_shutdown_signal() {
+    tradewatch::server::install_crypto_provider();
+    let (url, received) = answering(|_, body| {
+        let lines = body.lines().count();
+        (
+            200,
+            None,
+            format!(r#"{{"accepted":{lines},"duplicates":0,"rejected":[]}}"#),
+        )
+    })
+    .await;
+    let mut config = driver_config(url, 1, 0.0);
+    config.duration = None;
+    // Resolves once the first batch arrived: the driver then stops, whatever the duration.
+    let seen = received.clone();
+    let shutdown = async move {
+        while seen.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    };
+    let summary = tradewatch::demo::run(config, shutdown).await.unwrap();
+    assert!(summary.sent > 0 && summary.unsent == 0, "{summary}");
+    assert_eq!(summary.accepted, summary.sent);
+}
