@@ -712,3 +712,206 @@ async fn driver_stops_at_the_shutdown_signal() {
     assert!(summary.sent > 0 && summary.unsent == 0, "{summary}");
     assert_eq!(summary.accepted, summary.sent);
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end: `tradewatch demo --engine-only` against a real `tradewatch exporter`
+// ---------------------------------------------------------------------------------------------
+
+/// How much scenario time the end-to-end run plays (every step of the timeline), and how fast.
+const E2E_DURATION: &str = "125s";
+const E2E_SPEED: &str = "20";
+
+#[tokio::test]
+async fn engine_only_against_the_real_exporter() {
+    use std::process::Command;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use tradewatch::exporter::registry::sample_names;
+    use tradewatch::exporter::{Catalog, Registry};
+
+    let data = tempfile::tempdir().unwrap();
+    let exporter = support::Exporter::start(data.path()).await;
+    let artifacts = tempfile::tempdir().unwrap();
+    let mut command = Command::new(support::BIN);
+    command
+        .args(["demo", "--engine-only", "--url", &exporter.url("")])
+        .args([
+            "--speed",
+            E2E_SPEED,
+            "--duration",
+            E2E_DURATION,
+            "--seed",
+            "4",
+        ])
+        .arg("--artifacts-dir")
+        .arg(artifacts.path())
+        .env_remove("TRADEWATCH_TOKEN")
+        .env_remove("TRADEWATCH_URL")
+        .env("NO_COLOR", "1");
+    let started = Instant::now();
+    let mut demo = support::Process::spawn("tradewatch demo", command);
+    let status = loop {
+        if let Some(status) = demo.try_wait() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < support::READY_DEADLINE,
+            "the demo did not stop\n--- log ---\n{}",
+            demo.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let log = demo.log();
+    assert!(status.success(), "{status}\n--- log ---\n{log}");
+    // 125 s of scenario at speed 20: a little over 6 s.
+    assert!(started.elapsed() >= Duration::from_secs(6), "{log}");
+
+    // The summary line: everything sent was accepted.
+    let summary = log
+        .lines()
+        .find(|l| l.starts_with("demo engine: sent "))
+        .unwrap_or_else(|| panic!("no summary line\n--- log ---\n{log}"));
+    let number = |after: &str| -> u64 {
+        let rest = &summary[summary.find(after).unwrap() + after.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let sent = number("sent ");
+    assert!(sent > 5_000, "{summary}");
+    assert_eq!(number("accepted "), sent, "{summary}");
+    assert_eq!(number("rejected "), 0, "{summary}");
+    assert_eq!(number("unsent "), 0, "{summary}");
+    for kind in EVENT_TYPES {
+        assert!(
+            summary.contains(&format!(" {}=", kind.as_str())),
+            "{kind:?}: {summary}"
+        );
+    }
+
+    let text = exporter.openmetrics().await;
+    let samples = support::samples(&text, &["trading_", "tradewatch_events_", "signals_"]);
+    let others = support::samples(&text, &["model_", "engine_"]);
+    // Nothing rejected, and the exporter counted what the demo sent.
+    let rejected: f64 = samples
+        .iter()
+        .filter(|(s, _)| s.starts_with("tradewatch_events_rejected_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(rejected, 0.0);
+    let received: f64 = samples
+        .iter()
+        .filter(|(s, _)| s.starts_with("tradewatch_events_received_total"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(received, sent as f64);
+
+    // Every family of the catalog (all fed by events) has samples.
+    let catalog = Catalog::new(&Registry::default(), &Default::default());
+    for family in catalog.all() {
+        let names = sample_names(family.name(), family.kind());
+        assert!(
+            samples
+                .keys()
+                .any(|s| names.contains(&support::split_series(s).0.to_owned())),
+            "no sample of {}",
+            family.name()
+        );
+    }
+    // The engine's own metrics too.
+    for name in ["signals_generated_total", "model_inference_seconds_count"] {
+        assert!(
+            samples
+                .keys()
+                .chain(others.keys())
+                .any(|s| s.starts_with(name)),
+            "{name}"
+        );
+    }
+    assert!(others.keys().any(|s| s.starts_with("engine_queue_depth{")));
+
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        support::value_of(&samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?}"))
+    };
+    // The incidents, as the exporter recorded them.
+    let alpha = [("engine", INCIDENT_ENGINE)];
+    assert_eq!(value("trading_kill_switch_active", &alpha), 0.0);
+    assert_eq!(
+        value(
+            "trading_circuit_breaker_trips_total",
+            &[("engine", INCIDENT_ENGINE), ("breaker", TRIPPED_BREAKER)]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value("trading_daily_loss_limit", &alpha),
+        daily_loss_limit(INCIDENT_ENGINE).unwrap()
+    );
+    let api_errors: f64 = samples
+        .iter()
+        .filter(|(s, _)| s.starts_with("trading_api_errors_total{engine=\"alpha\""))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(api_errors >= 50.0, "{api_errors}");
+    assert_eq!(
+        value(
+            "trading_connectivity_up",
+            &[("engine", INCIDENT_ENGINE), ("target", FLAPPING_TARGET)]
+        ),
+        1.0
+    );
+    // beta restarted after its silence: its start is HEARTBEAT_RESUMED / speed after alpha's.
+    let speed: f64 = E2E_SPEED.parse().unwrap();
+    let restart = value(
+        "trading_engine_start_time_seconds",
+        &[("engine", SILENT_ENGINE)],
+    ) - value("trading_engine_start_time_seconds", &alpha);
+    assert!(
+        (restart - HEARTBEAT_RESUMED / speed).abs() < 0.01,
+        "{restart}"
+    );
+
+    // The journal holds the kill switch going on and off, and the loss limit breach.
+    let mut journal = String::new();
+    for entry in std::fs::read_dir(data.path().join("journal")).unwrap() {
+        journal.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let lines: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, sent);
+    let switches: Vec<bool> = lines
+        .iter()
+        .filter(|e| e["type"] == "kill_switch" && e["engine"] == INCIDENT_ENGINE)
+        .map(|e| e["active"].as_bool().unwrap())
+        .collect();
+    assert_eq!(switches, [false, true, false]);
+    let limit = daily_loss_limit(INCIDENT_ENGINE).unwrap();
+    assert!(lines.iter().any(|e| e["type"] == "pnl"
+        && e["strategy"] == LOSING_STRATEGY
+        && e["daily"].as_f64().unwrap() < -limit));
+
+    // The artifact files: two fresh, one six hours old.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for path in artifact_paths() {
+        let modified = std::fs::metadata(artifacts.path().join(path))
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let age = now - modified;
+        if path == STALE_ARTIFACT {
+            assert!((age - ARTIFACT_STALE_AGE).abs() < 60.0, "{path}: {age}");
+        } else {
+            assert!((0.0..60.0).contains(&age), "{path}: {age}");
+        }
+    }
+    exporter.process.signal("TERM");
+}
