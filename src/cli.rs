@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::ingest::event::EVENT_TYPES;
 use crate::ingest::export::ExportFormat;
+use crate::model::PromDuration;
 
 /// tradewatch watches a live trading system: an OpenMetrics exporter for trading engines and a
 /// PromQL alert sidecar.
@@ -98,6 +99,9 @@ pub enum Command {
         #[command(flatten)]
         connection: crate::client::Connection,
     },
+    /// Run a simulated trading engine that sends every event type and plays scripted
+    /// incidents (with --engine-only, against an exporter at --url).
+    Demo(DemoArgs),
 }
 
 /// `alerts` commands.
@@ -111,6 +115,33 @@ pub enum AlertsCommand {
         #[command(flatten)]
         connection: crate::client::Connection,
     },
+}
+
+/// Options of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Run only the simulated engine, sending its events to the exporter at --url.
+    #[arg(long)]
+    pub engine_only: bool,
+    /// The exporter's base URL.
+    #[arg(long, env = "TRADEWATCH_URL", default_value = "http://127.0.0.1:9470")]
+    pub url: String,
+    /// A file holding the exporter's ingest token (default: the TRADEWATCH_TOKEN variable).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Stop after this much scenario time (`2m`, `90s`); default: run until interrupted.
+    #[arg(long)]
+    pub duration: Option<PromDuration>,
+    /// The scenario's random seed: one seed plays one session.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Play the scenario this many times faster than real time.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Write the model files the scenario keeps fresh (and the one it lets go stale),
+    /// `models/*.json`, under this folder, for a file-freshness collector to watch.
+    #[arg(long)]
+    pub artifacts_dir: Option<PathBuf>,
 }
 
 /// `rules` commands.

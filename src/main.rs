@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tradewatch::cli::{
-    AlertsCommand, CheckCommand, Cli, Command, ExpositionFormat, JournalCommand, Lint, LogFormat,
-    RulesCommand, RunArgs,
+    AlertsCommand, CheckCommand, Cli, Command, DemoArgs, ExpositionFormat, JournalCommand, Lint,
+    LogFormat, RulesCommand, RunArgs,
 };
 use tradewatch::config::Config;
 
@@ -138,6 +138,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 _ => Ok(ExitCode::SUCCESS),
             }
         }
+        Command::Demo(args) => demo(args),
         Command::Rules(RulesCommand::Check {
             files,
             lint,
@@ -163,4 +164,39 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(report.code))
         }
     }
+}
+
+fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if !args.engine_only {
+        anyhow::bail!(
+            "`tradewatch demo` with its own exporter, sidecar and notifier is not available yet; \
+             run `tradewatch demo --engine-only --url URL` against a running exporter"
+        );
+    }
+    let token = match &args.token_file {
+        Some(path) => Some(tradewatch::demo::driver::read_token_file(path)?),
+        None => std::env::var("TRADEWATCH_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let config = tradewatch::demo::DriverConfig {
+        url: args.url,
+        token,
+        seed: args.seed,
+        speed: args.speed,
+        duration: args.duration.map(Into::into),
+        artifacts_dir: args.artifacts_dir,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let summary = runtime.block_on(tradewatch::demo::run(
+        config,
+        tradewatch::server::shutdown_signal(),
+    ))?;
+    println!("{summary}");
+    // A rejected event is a bug of the generator: make it visible to scripts.
+    Ok(if summary.rejected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
