@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tradewatch::cli::{
-    CheckCommand, Cli, Command, ExpositionFormat, JournalCommand, Lint, LogFormat, RulesCommand,
-    RunArgs,
+    CheckCommand, Cli, Command, ExpositionFormat, JournalCommand, Lint, LogFormat, NotifyCommand,
+    RoutesCommand, RulesCommand, RunArgs,
 };
 use tradewatch::config::Config;
 
@@ -95,6 +95,35 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let (report, code) = tradewatch::rules::check_files(&files, lint);
             print!("{report}");
             Ok(ExitCode::from(code))
+        }
+        Command::Notify(NotifyCommand::Routes(RoutesCommand::Test {
+            config,
+            tree,
+            verify_receivers,
+            labels,
+        })) => {
+            let am = match tradewatch::notify::config::AlertmanagerConfig::load_any(&config) {
+                Ok(am) => am,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            match tradewatch::notify::route::routes_test(
+                &am.route,
+                &labels,
+                tree,
+                verify_receivers.as_deref(),
+            ) {
+                Ok((output, code)) => {
+                    print!("{output}");
+                    Ok(ExitCode::from(code))
+                }
+                Err(e) => {
+                    eprintln!("tradewatch: error: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
     }
 }
