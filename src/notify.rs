@@ -8,6 +8,7 @@ pub mod config;
 pub mod inhibit;
 pub mod matcher;
 pub mod route;
+pub mod silence;
 pub mod time_interval;
 pub mod types;
 
