@@ -5,6 +5,7 @@
 //! outbox → send with retry. The types every stage shares are in [`types`].
 
 pub mod config;
+pub mod dispatch;
 pub mod inhibit;
 pub mod matcher;
 pub mod route;

@@ -290,8 +290,7 @@ fn unescape_value(raw: &str) -> Result<String, MatcherError> {
     };
     let mut value = String::with_capacity(body.len());
     let mut escaped = false;
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in body.char_indices() {
         if escaped {
             escaped = false;
             match c {
@@ -316,7 +315,6 @@ fn unescape_value(raw: &str) -> Result<String, MatcherError> {
             }
             c => value.push(c),
         }
-        let _ = chars.peek();
     }
     if expect_quote {
         return Err(MatcherError::UnescapedQuote(raw.to_owned()));
