@@ -102,6 +102,9 @@ pub enum Command {
     /// Run a simulated trading engine that sends every event type and plays scripted
     /// incidents (with --engine-only, against an exporter at --url).
     Demo(DemoArgs),
+    /// Work with the notifier's Alertmanager configuration.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
 }
 
 /// `alerts` commands.
@@ -142,6 +145,35 @@ pub struct DemoArgs {
     /// `models/*.json`, under this folder, for a file-freshness collector to watch.
     #[arg(long)]
     pub artifacts_dir: Option<PathBuf>,
+}
+
+/// `notify` commands.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// The routing tree.
+    #[command(subcommand)]
+    Routes(RoutesCommand),
+}
+
+/// `notify routes` commands.
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Print the receivers an alert with the given labels goes to, as `amtool config routes
+    /// test` does (exit 1 when --verify.receivers does not match).
+    Test {
+        /// An Alertmanager file, or a tradewatch configuration whose notifier section points at
+        /// one.
+        #[arg(long)]
+        config: PathBuf,
+        /// Also print the matching branches of the tree.
+        #[arg(long)]
+        tree: bool,
+        /// The receivers expected, comma-separated, in order.
+        #[arg(long = "verify.receivers", value_name = "RECEIVERS")]
+        verify_receivers: Option<String>,
+        /// The alert's labels, `name=value`.
+        labels: Vec<String>,
+    },
 }
 
 /// `rules` commands.

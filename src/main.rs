@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tradewatch::cli::{
     AlertsCommand, CheckCommand, Cli, Command, DemoArgs, ExpositionFormat, JournalCommand, Lint,
-    LogFormat, RulesCommand, RunArgs,
+    LogFormat, NotifyCommand, RoutesCommand, RulesCommand, RunArgs,
 };
 use tradewatch::config::Config;
 
@@ -162,6 +162,35 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::from(report.code))
+        }
+        Command::Notify(NotifyCommand::Routes(RoutesCommand::Test {
+            config,
+            tree,
+            verify_receivers,
+            labels,
+        })) => {
+            let am = match tradewatch::notify::config::AlertmanagerConfig::load_any(&config) {
+                Ok(am) => am,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            match tradewatch::notify::route::routes_test(
+                &am.route,
+                &labels,
+                tree,
+                verify_receivers.as_deref(),
+            ) {
+                Ok((output, code)) => {
+                    print!("{output}");
+                    Ok(ExitCode::from(code))
+                }
+                Err(e) => {
+                    eprintln!("tradewatch: error: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
     }
 }

@@ -4,6 +4,13 @@
 //! Notification is a chain of small stages: route → group → inhibit/silence/ack → dedup →
 //! outbox → send with retry. The types every stage shares are in [`types`].
 
+pub mod config;
+pub mod dispatch;
+pub mod inhibit;
+pub mod matcher;
+pub mod route;
+pub mod silence;
+pub mod time_interval;
 pub mod types;
 
 pub use types::{Alert, Notification, NotificationStatus};

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::alerts::Fingerprint;
 
 /// An alert as the notifier holds it (Alertmanager's `types.Alert`): from the rule layer
 /// in-process, or posted to `POST /api/v2/alerts`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// Identifying labels, `alertname` among them.
     pub labels: BTreeMap<String, String>,
