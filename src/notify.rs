@@ -4,6 +4,8 @@
 //! Notification is a chain of small stages: route → group → inhibit/silence/ack → dedup →
 //! outbox → send with retry. The types every stage shares are in [`types`].
 
+pub mod payload;
 pub mod types;
+pub mod webhook;
 
 pub use types::{Alert, Notification, NotificationStatus};
