@@ -15,7 +15,8 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
 
-use super::payload::{WebhookMessage, template_data, truncate};
+use super::outbox::{Attempt, Deliver, Item};
+use super::payload::{WebhookMessage, for_integration, template_data, truncate};
 use super::types::Notification;
 use crate::config::Secret;
 use crate::template::alertmanager::{NotificationTemplates, Prepared};
@@ -323,6 +324,56 @@ impl Webhook {
         } else {
             WebhookOutcome::Retryable(WebhookError::Request(e.without_url()))
         }
+    }
+}
+
+impl From<WebhookOutcome> for Attempt {
+    fn from(outcome: WebhookOutcome) -> Attempt {
+        match outcome {
+            WebhookOutcome::Delivered { status, body } => Attempt::Delivered {
+                response: Some(response_line(status, &body)),
+            },
+            WebhookOutcome::Retryable(e) | WebhookOutcome::Permanent(e) => {
+                let retryable = matches!(e, WebhookError::Status { status, .. } if retryable_status(status))
+                    || matches!(
+                        e,
+                        WebhookError::Timeout(_)
+                            | WebhookError::Connect(_)
+                            | WebhookError::Request(_)
+                    );
+                let response = match &e {
+                    WebhookError::Status { status, body } => Some(response_line(*status, body)),
+                    _ => None,
+                };
+                Attempt::Failed {
+                    error: e.to_string(),
+                    response,
+                    retryable,
+                }
+            }
+        }
+    }
+}
+
+impl Deliver for Webhook {
+    /// Sends the item's notification as this integration should get it (see
+    /// [`for_integration`]); a notification with nothing left to send counts as delivered.
+    async fn deliver(&self, item: &Item, now: DateTime<Utc>) -> Attempt {
+        match for_integration(&item.notification, self.target.send_resolved) {
+            Some(n) => self.send(&n, now).await.into(),
+            None => Attempt::Delivered {
+                response: Some("not sent: only resolved alerts and send_resolved is off".into()),
+            },
+        }
+    }
+}
+
+/// `200 OK: <body excerpt>`, what the alert log keeps of an answer.
+fn response_line(status: StatusCode, body: &str) -> String {
+    if body.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status}: {body}")
     }
 }
 
