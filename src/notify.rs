@@ -8,9 +8,12 @@ pub mod config;
 pub mod dispatch;
 pub mod inhibit;
 pub mod matcher;
+pub mod outbox;
+pub mod payload;
 pub mod route;
 pub mod silence;
 pub mod time_interval;
 pub mod types;
+pub mod webhook;
 
 pub use types::{Alert, Notification, NotificationStatus};

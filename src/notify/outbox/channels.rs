@@ -1,0 +1,50 @@
+//! The integrations the sender can reach, by receiver, kind and index: the [`Deliver`] the
+//! running notifier hands its [`super::Sender`].
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Attempt, Deliver, IntegrationKind, IntegrationRef, Item};
+use crate::notify::webhook::Webhook;
+
+/// Every configured integration, ready to send.
+#[derive(Debug, Default)]
+pub struct Channels {
+    webhooks: HashMap<IntegrationRef, Webhook>,
+}
+
+impl Channels {
+    /// No integrations.
+    pub fn new() -> Channels {
+        Channels::default()
+    }
+
+    /// Adds (or replaces) the webhook integration `at`.
+    pub fn add_webhook(&mut self, at: IntegrationRef, webhook: Webhook) {
+        self.webhooks.insert(at, webhook);
+    }
+}
+
+impl Deliver for Channels {
+    /// Sends through the item's integration; one that no longer exists (the configuration
+    /// changed) is a permanent failure, so the item goes to the fallback receiver.
+    async fn deliver(&self, item: &Item, now: DateTime<Utc>) -> Attempt {
+        let found = match item.target.kind {
+            IntegrationKind::Webhook => self.webhooks.get(&item.target),
+            IntegrationKind::Email => None,
+        };
+        match found {
+            Some(webhook) => webhook.deliver(item, now).await,
+            None => Attempt::Failed {
+                error: format!(
+                    "receiver {} has no integration {}",
+                    item.target.receiver,
+                    item.target.integration()
+                ),
+                response: None,
+                retryable: false,
+            },
+        }
+    }
+}
