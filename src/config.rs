@@ -61,6 +61,10 @@ pub struct Config {
     pub sidecar: SidecarConfig,
     /// Notification routing and delivery.
     pub notifier: NotifierConfig,
+    /// The directory of the file it was loaded from (`notifier.config_file` is relative to
+    /// it); none for the bundled default or a text.
+    #[serde(skip)]
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 /// The default configuration, used when no `--config` is given.
@@ -155,7 +159,9 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        config.base_dir = Some(path.parent().unwrap_or(Path::new("")).to_owned());
+        Ok(config)
     }
 
     /// Parses and validates a config text; `origin` names it in messages.

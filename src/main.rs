@@ -76,7 +76,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let config = load(&args)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let run = tradewatch::roles::Run::start(&config, None).await?;
+                let run = tradewatch::roles::Run::start(&config).await?;
                 run.run(tradewatch::server::shutdown_signal()).await
             })?;
             Ok(ExitCode::SUCCESS)

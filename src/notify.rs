@@ -10,6 +10,7 @@ pub mod inhibit;
 pub mod matcher;
 pub mod outbox;
 pub mod payload;
+pub mod pipeline;
 pub mod route;
 pub mod silence;
 pub mod time_interval;

@@ -57,6 +57,12 @@ pub enum RoleError {
         /// Every problem, one a line.
         message: String,
     },
+    /// The notifier's routing file, templates or receivers.
+    #[error("{message}")]
+    Notifier {
+        /// What is wrong.
+        message: String,
+    },
     /// `state.db`.
     #[error("{message}")]
     State {
@@ -257,7 +263,6 @@ impl Sidecar {
             config,
             &url,
             telemetry.clone(),
-            None,
             sidecar::DataSource::Scrape,
         )
         .await?;
@@ -317,11 +322,8 @@ pub struct Run {
 }
 
 impl Run {
-    /// Starts both roles; `notifier` receives the alerts.
-    pub async fn start(
-        config: &Config,
-        notifier: Option<Arc<dyn crate::rules::AlertSink>>,
-    ) -> Result<Run, RoleError> {
+    /// Starts both roles.
+    pub async fn start(config: &Config) -> Result<Run, RoleError> {
         let tokens = config.server.auth.load_tokens()?;
         let exporter_lock = lock(config, "exporter")?;
         let sidecar_lock = lock(config, "sidecar")?;
@@ -349,8 +351,7 @@ impl Run {
             changes: exporter.ingest.changes(),
             instance,
         };
-        let sidecar =
-            sidecar::SidecarParts::start(config, &url, telemetry.clone(), notifier, source).await?;
+        let sidecar = sidecar::SidecarParts::start(config, &url, telemetry.clone(), source).await?;
         telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
         let state = AppState::exporter(
             config,

@@ -31,6 +31,10 @@ pub struct Telemetry {
     rule_group_last_evaluation: Arc<Family>,
     rule_failures: Arc<Family>,
     alerts: Arc<Family>,
+    notifications: Arc<Family>,
+    notification_latency: Arc<Family>,
+    outbox_items: Arc<Family>,
+    outbox_oldest: Arc<Family>,
     reload_successful: Arc<Family>,
     reload_success_timestamp: Arc<Family>,
     process: ProcessFamilies,
@@ -164,6 +168,22 @@ impl Telemetry {
                 "tradewatch_alerts",
                 Gauge,
                 "Alerts held by the rule layer, by state.",
+            ),
+            notifications: reg(
+                "tradewatch_notifications",
+                Counter,
+                "Notification outcomes, by receiver, integration and outcome.",
+            ),
+            notification_latency: reg(
+                "tradewatch_notification_latency_seconds",
+                Histogram,
+                "Time from an alert firing to its notification delivered, by integration.",
+            ),
+            outbox_items: reg("tradewatch_outbox_items", Gauge, "Outbox items, by state."),
+            outbox_oldest: reg(
+                "tradewatch_outbox_oldest_age_seconds",
+                Gauge,
+                "Age of the oldest outbox item, by state.",
             ),
             reload_successful: reg(
                 "tradewatch_config_last_reload_successful",
@@ -337,6 +357,47 @@ impl Telemetry {
             .get_or_create(&label("state", state))
             .expect("no limits")
             .set(n as f64);
+    }
+
+    /// Counts a notification outcome (`queued`, `delivered`, `failed`, `dead`) and, for a
+    /// delivery, the latency from the alert firing.
+    pub fn notification(
+        &self,
+        receiver: &str,
+        integration: &str,
+        outcome: &str,
+        latency: Option<f64>,
+    ) {
+        let mut labels = String::new();
+        crate::model::names::render_labels(
+            [
+                ("integration", Some(integration)),
+                ("outcome", Some(outcome)),
+                ("receiver", Some(receiver)),
+            ],
+            &mut labels,
+        );
+        add(&self.notifications, &labels, 1.0);
+        if let Some(seconds) = latency {
+            let h = self
+                .notification_latency
+                .get_or_create(&label("integration", integration))
+                .expect("no limits");
+            self.notification_latency.observe(&h, seconds.max(0.0));
+        }
+    }
+
+    /// Sets the outbox figures of `state`.
+    pub fn outbox(&self, state: &str, count: u64, oldest_age_seconds: f64) {
+        let labels = label("state", state);
+        self.outbox_items
+            .get_or_create(&labels)
+            .expect("no limits")
+            .set(count as f64);
+        self.outbox_oldest
+            .get_or_create(&labels)
+            .expect("no limits")
+            .set(oldest_age_seconds);
     }
 
     /// Records the outcome of loading the configuration at `at_secs` (start or reload).

@@ -16,6 +16,8 @@ use crate::alerts::log::AlertLog;
 use crate::alerts::persist::AlertDb;
 use crate::config::Config;
 use crate::exporter::Registry;
+use crate::notify::config::AlertmanagerConfig;
+use crate::notify::pipeline::{self, Notifier, NotifierTask};
 use crate::promql::Engine;
 use crate::rules::rule::CompiledRule;
 use crate::rules::schedule::now_ms;
@@ -24,6 +26,7 @@ use crate::scrape::local::LocalSource;
 use crate::scrape::scraper::Scraper;
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::Telemetry;
+use crate::template::alertmanager::NotificationTemplates;
 
 /// Prometheus's lookback: how far back an instant selector reaches.
 const LOOKBACK: Duration = Duration::from_secs(300);
@@ -106,6 +109,79 @@ pub fn reach(groups: &[Group]) -> Duration {
     longest + LOOKBACK
 }
 
+/// The Alertmanager configuration `notifier` names (`config_file`, relative to the tradewatch
+/// file's directory, or `config` inline), if any.
+pub fn routing(config: &Config) -> Result<Option<AlertmanagerConfig>, RoleError> {
+    let err = |e: crate::notify::config::NotifyConfigError| RoleError::Notifier {
+        message: e.to_string(),
+    };
+    if let Some(file) = &config.notifier.config_file {
+        let path = match &config.base_dir {
+            Some(dir) => dir.join(file),
+            None => file.clone(),
+        };
+        return AlertmanagerConfig::load(&path).map(Some).map_err(err);
+    }
+    match &config.notifier.config {
+        Some(value) => AlertmanagerConfig::from_value(value, "notifier.config")
+            .map(Some)
+            .map_err(err),
+        None => Ok(None),
+    }
+}
+
+/// Alertmanager's default templates plus the files of the routing file's `templates:` globs.
+pub fn notification_templates(am: &AlertmanagerConfig) -> Result<NotificationTemplates, RoleError> {
+    let mut templates = NotificationTemplates::new();
+    for pattern in &am.templates {
+        let paths = glob::glob(pattern).map_err(|e| RoleError::Notifier {
+            message: format!("templates: bad pattern {pattern:?}: {e}"),
+        })?;
+        for path in paths.flatten() {
+            let text = std::fs::read_to_string(&path).map_err(|e| RoleError::Notifier {
+                message: format!("templates: cannot read {}: {e}", path.display()),
+            })?;
+            templates
+                .add(&path.display().to_string(), &text)
+                .map_err(|e| RoleError::Notifier {
+                    message: format!("templates: {}: {e}", path.display()),
+                })?;
+        }
+    }
+    Ok(templates)
+}
+
+fn start_notifier(
+    config: &Config,
+    external_url: &str,
+    log: &Arc<AlertLog>,
+    telemetry: &Arc<Telemetry>,
+) -> Result<Option<(Arc<Notifier>, NotifierTask)>, RoleError> {
+    let Some(am) = routing(config)? else {
+        return Ok(None);
+    };
+    let templates = notification_templates(&am)?;
+    let err = |e: crate::notify::pipeline::NotifierError| RoleError::Notifier {
+        message: e.to_string(),
+    };
+    let channels =
+        pipeline::channels(&am, &config.notifier, &templates, external_url).map_err(err)?;
+    let settings = pipeline::outbox_settings(&am, &config.notifier);
+    let notifier = Arc::new(
+        Notifier::open(
+            &config.storage.data_dir.join("state.db"),
+            am,
+            settings,
+            Some(log.clone()),
+            Some(telemetry.clone()),
+            chrono::Utc::now(),
+        )
+        .map_err(err)?,
+    );
+    let task = notifier.start(channels);
+    Ok(Some((notifier, task)))
+}
+
 /// Where the sidecar's data comes from.
 pub enum DataSource {
     /// `sidecar.scrape.targets`.
@@ -132,18 +208,20 @@ pub struct SidecarParts {
     scraper: Option<Scraper>,
     local: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
     forwarder: Option<Arc<Forwarder>>,
+    /// The notifier, when `notifier` names a routing file.
+    pub notifier: Option<Arc<Notifier>>,
+    notifier_task: Option<NotifierTask>,
     housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl SidecarParts {
     /// Loads the rules, opens `state.db` and the alert log, restores alert states and starts
-    /// evaluating; `notifier` receives the alerts (with the forwarder to Alertmanagers, when
-    /// configured).
+    /// evaluating; alerts go to the notifier (when `notifier` names a routing file) and to the
+    /// Alertmanagers of `sidecar.alerting`.
     pub async fn start(
         config: &Config,
         external_url: &str,
         telemetry: Arc<Telemetry>,
-        notifier: Option<Arc<dyn AlertSink>>,
         source: DataSource,
     ) -> Result<SidecarParts, RoleError> {
         let groups = load_groups(config)?;
@@ -180,8 +258,11 @@ impl SidecarParts {
                 Duration::from_secs(10),
             ))
         });
+        let notifier = start_notifier(config, external_url, &log, &telemetry)?;
         let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
-        sinks.extend(notifier);
+        if let Some((n, _)) = &notifier {
+            sinks.push(n.clone() as Arc<dyn AlertSink>);
+        }
         if let Some(f) = &forwarder {
             sinks.push(f.clone() as Arc<dyn AlertSink>);
         }
@@ -244,6 +325,10 @@ impl SidecarParts {
         };
         let tasks = rules.start();
         let housekeeping = tokio::spawn(housekeeping(log));
+        let (notifier, notifier_task) = match notifier {
+            Some((n, t)) => (Some(n), Some(t)),
+            None => (None, None),
+        };
         Ok(SidecarParts {
             rules,
             store,
@@ -251,6 +336,8 @@ impl SidecarParts {
             scraper,
             local,
             forwarder,
+            notifier,
+            notifier_task,
             housekeeping,
         })
     }
@@ -265,6 +352,9 @@ impl SidecarParts {
             let _ = task.await;
         }
         self.tasks.stop().await;
+        if let Some(task) = self.notifier_task {
+            task.stop().await;
+        }
         if let Some(f) = self.forwarder {
             f.stop();
         }

@@ -1,0 +1,583 @@
+//! The notifier at work: alerts come in (from the rule layer in-process, or posted to
+//! `POST /api/v2/alerts`); the dispatcher's flushes are written to the outbox in the same SQLite
+//! transaction as the flushed groups and the notification log, before anything is sent; the
+//! sender delivers them through the configured channels; every outcome goes to the alert log
+//! and the self-metrics. After a restart (graceful or `kill -9`) groups, the notification log
+//! and silences come back from `state.db`, so nothing notified is sent again before its
+//! `repeat_interval`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use tokio::sync::{Notify, mpsc, watch};
+
+use super::config::{AlertmanagerConfig, IntegrationKey, IntegrationKind as ConfigKind};
+use super::dispatch::{Dispatcher, DispatcherState, Flush, GroupState, NflogEntry};
+use super::outbox::{
+    Channels, Fallback, IntegrationKind, IntegrationRef, NotificationEvent, Outbox, OutboxError,
+    OutboxSettings, Sender,
+};
+use super::silence::Silences;
+use super::webhook::{Webhook, WebhookAuth, WebhookTarget};
+use super::{Alert, Notification};
+use crate::alerts::log::AlertLog;
+use crate::config::notifier::NotifierConfig;
+use crate::config::server::Secret;
+use crate::rules::AlertSink;
+use crate::telemetry::Telemetry;
+use crate::template::alertmanager::NotificationTemplates;
+
+/// Why the notifier could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    /// `state.db`.
+    #[error("failed to use state database {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The outbox.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    /// A receiver's integration cannot be built.
+    #[error("receiver {receiver}: {message}")]
+    Receiver {
+        /// The receiver.
+        receiver: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A stored row does not read back.
+    #[error("state database holds bad notifier state: {0}")]
+    Corrupt(String),
+}
+
+fn kind(k: ConfigKind) -> IntegrationKind {
+    match k {
+        ConfigKind::Email => IntegrationKind::Email,
+        ConfigKind::Webhook => IntegrationKind::Webhook,
+    }
+}
+
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    std::fs::read_to_string(path)
+        .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Builds every integration of `am`, with tradewatch's extras from `notifier.receivers`.
+pub fn channels(
+    am: &AlertmanagerConfig,
+    extras: &NotifierConfig,
+    templates: &NotificationTemplates,
+    external_url: &str,
+) -> Result<Channels, NotifierError> {
+    let mut channels = Channels::new();
+    for receiver in &am.receivers {
+        let err = |message: String| NotifierError::Receiver {
+            receiver: receiver.name.clone(),
+            message,
+        };
+        let extra = extras
+            .receivers
+            .get(&receiver.name)
+            .and_then(|r| r.webhook.clone());
+        for (index, w) in receiver.webhook_configs.iter().enumerate() {
+            let url = match (&w.url, &w.url_file) {
+                (Some(url), _) => url.clone(),
+                (None, Some(file)) => read_secret(file).map_err(err)?.expose().to_owned(),
+                (None, None) => return Err(err("webhook_configs: no url".into())),
+            };
+            let mut target = WebhookTarget::new(url);
+            target.send_resolved = w.send_resolved;
+            target.max_alerts = usize::try_from(w.max_alerts).unwrap_or(usize::MAX);
+            if let Some(basic) = &w.http_config.basic_auth {
+                let password = match (&basic.password, &basic.password_file) {
+                    (Some(p), _) => Secret::new(p.clone()),
+                    (None, Some(f)) => read_secret(f).map_err(err)?,
+                    (None, None) => Secret::new(""),
+                };
+                target.auth = WebhookAuth::Basic {
+                    username: basic.username.clone(),
+                    password,
+                };
+            } else if let Some(auth) = &w.http_config.authorization {
+                let credentials = match (&auth.credentials, &auth.credentials_file) {
+                    (Some(c), _) => Secret::new(c.clone()),
+                    (None, Some(f)) => read_secret(f).map_err(err)?,
+                    (None, None) => Secret::new(""),
+                };
+                target.auth = WebhookAuth::Bearer(credentials);
+            }
+            if let Some(extra) = &extra {
+                target.headers.clone_from(&extra.headers);
+                target.timeout = extra.timeout.as_duration();
+                target.body_template.clone_from(&extra.body_template);
+                if let Some(file) = &extra.secret_file {
+                    target.secret = Some(read_secret(file).map_err(err)?);
+                }
+            }
+            let webhook =
+                Webhook::new(target, templates, external_url).map_err(|e| err(e.to_string()))?;
+            channels.add_webhook(
+                IntegrationRef::new(&receiver.name, IntegrationKind::Webhook, index),
+                webhook,
+            );
+        }
+        if !receiver.email_configs.is_empty() {
+            tracing::warn!(receiver = %receiver.name, "Email integrations are not delivered by this build; they fail and go to the fallback receiver.");
+        }
+    }
+    Ok(channels)
+}
+
+/// The outbox settings of `notifier`, with its fallback receiver's integrations.
+pub fn outbox_settings(am: &AlertmanagerConfig, notifier: &NotifierConfig) -> OutboxSettings {
+    let fallback = notifier.fallback_receiver.as_ref().and_then(|name| {
+        let r = am.receivers.iter().find(|r| &r.name == name)?;
+        Some(Fallback {
+            receiver: name.clone(),
+            integrations: r
+                .integrations()
+                .into_iter()
+                .map(|(k, _)| (kind(k.kind), k.index))
+                .collect(),
+        })
+    });
+    OutboxSettings::from_config(&notifier.outbox, fallback)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS notifier_groups (
+    route_id TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (route_id, group_key)
+);
+CREATE TABLE IF NOT EXISTS notifier_nflog (
+    group_key TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    integration TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (group_key, receiver, integration)
+);
+CREATE TABLE IF NOT EXISTS notifier_silences (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL
+);
+";
+
+/// The notifier's state: the dispatcher, its `state.db` connection and the outbox.
+pub struct Notifier {
+    dispatcher: Mutex<Dispatcher>,
+    db: Mutex<Connection>,
+    path: PathBuf,
+    outbox: Arc<Outbox>,
+    max_age: Duration,
+    tick: Notify,
+    sender_wake: Mutex<Option<Arc<Notify>>>,
+    log: Option<Arc<AlertLog>>,
+    telemetry: Option<Arc<Telemetry>>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn integration_text(k: &IntegrationKey) -> String {
+    k.to_string()
+}
+
+impl Notifier {
+    /// Opens the notifier's tables and the outbox in the database at `path` and restores the
+    /// dispatcher's groups, notification log and silences as of `now`.
+    pub fn open(
+        path: &Path,
+        am: AlertmanagerConfig,
+        settings: OutboxSettings,
+        log: Option<Arc<AlertLog>>,
+        telemetry: Option<Arc<Telemetry>>,
+        now: DateTime<Utc>,
+    ) -> Result<Notifier, NotifierError> {
+        let sqlite = |source| NotifierError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(sqlite)?;
+        super::outbox::configure(&conn)?;
+        conn.execute_batch(SCHEMA).map_err(sqlite)?;
+        Outbox::init(&conn)?;
+        let state = load_state(&conn).map_err(sqlite)??;
+        let (state, silences) = state;
+        let dispatcher = Dispatcher::restore(am, state, silences, now);
+        let max_age = settings.max_age;
+        let outbox = Arc::new(Outbox::open(path, settings)?);
+        Ok(Notifier {
+            dispatcher: Mutex::new(dispatcher),
+            db: Mutex::new(conn),
+            path: path.to_owned(),
+            outbox,
+            max_age,
+            tick: Notify::new(),
+            sender_wake: Mutex::new(None),
+            log,
+            telemetry,
+        })
+    }
+
+    /// The outbox.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// Runs `f` on the dispatcher (for the API: alerts, groups, silences).
+    pub fn with_dispatcher<T>(&self, f: impl FnOnce(&mut Dispatcher) -> T) -> T {
+        let mut d = self.dispatcher.lock().expect("dispatcher lock");
+        let out = f(&mut d);
+        drop(d);
+        self.tick.notify_one();
+        out
+    }
+
+    /// Writes the silences to `state.db` (after the API changed them).
+    pub fn save_silences(&self) -> Result<(), NotifierError> {
+        let json = {
+            let d = self.dispatcher.lock().expect("dispatcher lock");
+            serde_json::to_string(d.silences()).expect("silences serialize")
+        };
+        self.db
+            .lock()
+            .expect("db lock")
+            .execute(
+                "INSERT OR REPLACE INTO notifier_silences (id, state) VALUES (1, ?1)",
+                params![json],
+            )
+            .map(|_| ())
+            .map_err(|source| NotifierError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Takes alerts at `now`.
+    pub fn receive(&self, alerts: Vec<Alert>, now: DateTime<Utc>) {
+        {
+            let mut d = self.dispatcher.lock().expect("dispatcher lock");
+            for alert in alerts {
+                d.insert(alert, now);
+            }
+        }
+        self.tick.notify_one();
+    }
+
+    /// When the dispatcher next has something due.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.dispatcher
+            .lock()
+            .expect("dispatcher lock")
+            .next_deadline()
+    }
+
+    /// Flushes what is due at `now`: each notification enqueued for each integration in one
+    /// transaction with the flushed groups and notification log entries. Gives the `queued`
+    /// events.
+    pub fn flush_due(&self, now: DateTime<Utc>) -> Result<Vec<NotificationEvent>, NotifierError> {
+        let (flushes, snapshot) = {
+            let mut d = self.dispatcher.lock().expect("dispatcher lock");
+            let flushes = d.due(now);
+            if flushes.is_empty() {
+                return Ok(Vec::new());
+            }
+            (flushes, d.snapshot())
+        };
+        let events =
+            self.persist(&flushes, &snapshot, now)
+                .map_err(|source| NotifierError::Sqlite {
+                    path: self.path.clone(),
+                    source,
+                })??;
+        if let Some(wake) = &*self.sender_wake.lock().expect("wake lock") {
+            wake.notify_one();
+        }
+        self.record(&events, now);
+        Ok(events)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn persist(
+        &self,
+        flushes: &[Flush],
+        snapshot: &DispatcherState,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<NotificationEvent>, NotifierError>, rusqlite::Error> {
+        let mut conn = self.db.lock().expect("db lock");
+        let tx = conn.transaction()?;
+        let mut events = Vec::new();
+        for flush in flushes {
+            for delivery in &flush.deliveries {
+                let mut n: Notification = flush.notification.clone();
+                n.alerts = flush.alerts_for(delivery).into_iter().cloned().collect();
+                if n.alerts.is_empty() {
+                    continue;
+                }
+                let target = IntegrationRef::new(
+                    &n.receiver,
+                    kind(delivery.integration.kind),
+                    delivery.integration.index,
+                );
+                match Outbox::enqueue(&tx, &n, &target, self.max_age, now) {
+                    Ok(event) => events.extend(event),
+                    Err(e) => return Ok(Err(e.into())),
+                }
+            }
+        }
+        let flushed: HashSet<(&str, &str)> = flushes
+            .iter()
+            .map(|f| {
+                (
+                    f.notification.group_key.as_str(),
+                    f.notification.receiver.as_str(),
+                )
+            })
+            .collect();
+        let keys: HashSet<&str> = flushed.iter().map(|(k, _)| *k).collect();
+        let live: HashSet<(&str, &str)> = snapshot
+            .groups
+            .iter()
+            .map(|g| (g.route_id.as_str(), g.group_key.as_str()))
+            .collect();
+        for g in snapshot
+            .groups
+            .iter()
+            .filter(|g| keys.contains(g.group_key.as_str()))
+        {
+            tx.execute(
+                "INSERT OR REPLACE INTO notifier_groups VALUES (?1, ?2, ?3)",
+                params![
+                    g.route_id,
+                    g.group_key,
+                    serde_json::to_string(g).expect("group state serializes")
+                ],
+            )?;
+        }
+        // Groups the flush emptied are gone from the dispatcher; drop their rows.
+        let stored: Vec<(String, String)> = {
+            let mut stmt = tx.prepare_cached("SELECT route_id, group_key FROM notifier_groups")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (route, key) in stored {
+            if keys.contains(key.as_str()) && !live.contains(&(route.as_str(), key.as_str())) {
+                tx.execute(
+                    "DELETE FROM notifier_groups WHERE route_id = ?1 AND group_key = ?2",
+                    params![route, key],
+                )?;
+            }
+        }
+        for entry in snapshot
+            .nflog
+            .iter()
+            .filter(|e| flushed.contains(&(e.group_key.as_str(), e.receiver.as_str())))
+        {
+            tx.execute(
+                "INSERT OR REPLACE INTO notifier_nflog VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    entry.group_key,
+                    entry.receiver,
+                    integration_text(&entry.integration),
+                    serde_json::to_string(entry).expect("nflog entry serializes")
+                ],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM notifier_nflog WHERE json_extract(entry, '$.expires_at') < ?1",
+            params![now.to_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(Ok(events))
+    }
+
+    /// Writes outcome events to the alert log and the self-metrics.
+    fn record(&self, events: &[NotificationEvent], now: DateTime<Utc>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Some(log) = &self.log {
+            let lines: Vec<serde_json::Value> = events
+                .iter()
+                .map(|e| serde_json::to_value(e).expect("events serialize"))
+                .collect();
+            if let Err(e) = log.append(now, &lines) {
+                tracing::error!(error = %e, "Alert log could not be written.");
+            }
+        }
+        if let Some(t) = &self.telemetry {
+            for e in events {
+                t.notification(
+                    &e.receiver,
+                    e.integration_kind(),
+                    &e.outcome,
+                    e.latency_seconds(),
+                );
+            }
+        }
+    }
+
+    /// Runs the dispatcher's timers and the sender over `channels` until stopped.
+    pub fn start(self: &Arc<Self>, channels: Channels) -> NotifierTask {
+        let (stop, stopped) = watch::channel(false);
+        let sender = Sender::new(self.outbox.clone(), Arc::new(channels));
+        *self.sender_wake.lock().expect("wake lock") = Some(sender.waker());
+        let (events, mut received) = mpsc::unbounded_channel::<NotificationEvent>();
+        let mut sender_stop = stopped.clone();
+        let sender_task = tokio::spawn(async move {
+            sender
+                .run(events, async move {
+                    let _ = sender_stop.changed().await;
+                })
+                .await;
+        });
+        let me = self.clone();
+        let events_task = tokio::spawn(async move {
+            while let Some(event) = received.recv().await {
+                let mut batch = vec![event];
+                while let Ok(more) = received.try_recv() {
+                    batch.push(more);
+                }
+                let me = me.clone();
+                let _ = tokio::task::spawn_blocking(move || me.record(&batch, Utc::now())).await;
+            }
+        });
+        let me = self.clone();
+        let mut timer_stop = stopped.clone();
+        let timer_task = tokio::spawn(async move {
+            loop {
+                let wait = me
+                    .next_deadline()
+                    .map(|d| (d - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                    .unwrap_or(Duration::from_secs(60));
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = me.tick.notified() => {}
+                        _ = timer_stop.changed() => return,
+                    }
+                }
+                let work = me.clone();
+                let flushed = tokio::task::spawn_blocking(move || work.flush_due(Utc::now())).await;
+                if let Ok(Err(e)) = flushed {
+                    tracing::error!(error = %e, "Notifications could not be queued; will retry.");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        });
+        let me = self.clone();
+        let mut stats_stop = stopped;
+        let stats_task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stats_stop.changed() => return,
+                }
+                if let (Some(t), Ok(stats)) = (&me.telemetry, me.outbox.stats(Utc::now())) {
+                    for s in stats {
+                        t.outbox(s.state.as_str(), s.count, s.oldest_age_seconds);
+                    }
+                }
+            }
+        });
+        NotifierTask {
+            stop,
+            tasks: vec![timer_task, sender_task, stats_task],
+            events: events_task,
+        }
+    }
+}
+
+impl AlertSink for Notifier {
+    fn send(&self, alerts: Vec<Alert>) {
+        self.receive(alerts, Utc::now());
+    }
+}
+
+type Loaded = Result<(DispatcherState, Silences), NotifierError>;
+
+fn load_state(conn: &Connection) -> Result<Loaded, rusqlite::Error> {
+    let mut groups = Vec::new();
+    let mut stmt = conn.prepare("SELECT state FROM notifier_groups")?;
+    for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        match serde_json::from_str::<GroupState>(&row?) {
+            Ok(g) => groups.push(g),
+            Err(e) => return Ok(Err(NotifierError::Corrupt(format!("group: {e}")))),
+        }
+    }
+    let mut nflog = Vec::new();
+    let mut stmt = conn.prepare("SELECT entry FROM notifier_nflog")?;
+    for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        match serde_json::from_str::<NflogEntry>(&row?) {
+            Ok(e) => nflog.push(e),
+            Err(e) => {
+                return Ok(Err(NotifierError::Corrupt(format!(
+                    "notification log: {e}"
+                ))));
+            }
+        }
+    }
+    let silences: Option<String> = conn
+        .query_row(
+            "SELECT state FROM notifier_silences WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    let silences = match silences {
+        Some(text) => match serde_json::from_str(&text) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(NotifierError::Corrupt(format!("silences: {e}")))),
+        },
+        None => Silences::default(),
+    };
+    let mut alerts: BTreeMap<crate::alerts::Fingerprint, Alert> = BTreeMap::new();
+    for g in &groups {
+        for a in &g.alerts {
+            alerts.insert(a.fingerprint(), a.clone());
+        }
+    }
+    Ok(Ok((
+        DispatcherState {
+            alerts: alerts.into_values().collect(),
+            groups,
+            nflog,
+        },
+        silences,
+    )))
+}
+
+/// The notifier's running tasks.
+pub struct NotifierTask {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    events: tokio::task::JoinHandle<()>,
+}
+
+impl NotifierTask {
+    /// Stops the timers and the sender (after the batch in flight is recorded).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let _ = self.events.await;
+    }
+}
