@@ -915,3 +915,21 @@ async fn engine_only_against_the_real_exporter() {
     }
     exporter.process.signal("TERM");
 }
+
+#[test]
+fn readme_names_every_step_of_the_timeline() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("### The simulated engine")
+        .expect("README.md has a section on the simulated engine");
+    let section = &readme[start..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    for step in TIMELINE {
+        assert!(
+            section.contains(&format!("`{}`", step.name)),
+            "README.md does not name step {}",
+            step.name
+        );
+    }
+}
