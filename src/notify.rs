@@ -4,6 +4,7 @@
 //! Notification is a chain of small stages: route → group → inhibit/silence/ack → dedup →
 //! outbox → send with retry. The types every stage shares are in [`types`].
 
+pub mod email;
 pub mod outbox;
 pub mod payload;
 pub mod types;
