@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod dispatch;
+pub mod email;
 pub mod inhibit;
 pub mod matcher;
 pub mod outbox;
