@@ -364,6 +364,13 @@ fn every_expression_evaluates_over_busy_engines() {
     }
 }
 
+/// What Prometheus renders for the risk scenario of the two tests below (a 1.5k loss against
+/// a 1k limit, 250 AAPL short against a limit of 100).
+const LOSS_DESCRIPTION: &str =
+    "Engine alpha has lost 1.5k today, at or past its daily loss limit of 1k.";
+const POSITION_DESCRIPTION: &str =
+    "Engine alpha holds 250 of AAPL, over its position limit of 100.";
+
 /// A real Prometheus (Debian's 2.42) on a free port, run on `deploy/prometheus.yml` with its
 /// targets pointed at `target` and the pack under `rules/` beside it.
 struct Prometheus {
@@ -510,11 +517,11 @@ async fn a_real_prometheus_fires_the_pack_on_a_real_exporter() {
     }
     assert_eq!(
         alert("TradingDailyLossLimitBreached")["annotations"]["description"],
-        "Engine alpha has lost 1.5k today, at or past its daily loss limit of 1k."
+        LOSS_DESCRIPTION
     );
     assert_eq!(
         alert("TradingPositionLimitBreached")["annotations"]["description"],
-        "Engine alpha holds 250 of AAPL, over its position limit of 100."
+        POSITION_DESCRIPTION
     );
     assert_eq!(
         alert("TradingCircuitBreakerTripped")["labels"]["breaker"],
@@ -529,4 +536,143 @@ async fn a_real_prometheus_fires_the_pack_on_a_real_exporter() {
 
     let status = prometheus.process.terminate(Duration::from_secs(30)).await;
     assert!(status.success(), "prometheus exited with {status}");
+}
+
+/// The `query` template function over tradewatch's own store and engine.
+struct StoreQuery(std::sync::Arc<tradewatch::store::Store>);
+
+impl tradewatch::template::prometheus::QueryFn for StoreQuery {
+    fn query(
+        &self,
+        expr: &str,
+        at: &tradewatch::template::Time,
+    ) -> Result<Vec<tradewatch::template::prometheus::Sample>, String> {
+        let parsed = tradewatch::promql::parse(expr).map_err(|e| e.to_string())?;
+        let t_ms = (at.unix_nanos() / 1_000_000) as i64;
+        let result = tradewatch::promql::Engine::default()
+            .instant(&*self.0, &parsed, t_ms)
+            .map_err(|e| e.to_string())?;
+        let tradewatch::promql::Value::Vector(v) = result.value else {
+            return Err(format!("{expr}: not a vector"));
+        };
+        Ok(v.into_iter()
+            .map(|s| tradewatch::template::prometheus::Sample {
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
+                    .collect(),
+                value: s.f,
+            })
+            .collect())
+    }
+}
+
+/// The risk scenario of the real-Prometheus test through tradewatch's own rule evaluation: the
+/// same alerts fire at the first evaluation (`for: 0s`), with the same labels and the same
+/// rendered descriptions, `query` template function included.
+#[test]
+fn the_sidecars_evaluation_fires_the_risk_alerts_as_prometheus_does() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tradewatch::alerts::AlertState;
+    use tradewatch::model::labels::Labels;
+    use tradewatch::rules::{GroupState, TemplateEnv, compile};
+    use tradewatch::store::Store;
+
+    let path = pack::root().join("rules/trading.rules.yml");
+    let loaded = RuleFile::load(&path).unwrap();
+    let group = compile(&loaded, "trading.rules.yml", Duration::from_secs(1))
+        .into_iter()
+        .find(|g| g.name == "trading-risk")
+        .unwrap();
+    let store = Arc::new(Store::default());
+    let target = [
+        ("job", "tradewatch"),
+        ("instance", "tw:9470"),
+        ("engine", "alpha"),
+    ];
+    let series: &[(&[(&str, &str)], f64)] = &[
+        (&[("__name__", "trading_daily_loss_limit")], 1000.0),
+        (
+            &[
+                ("__name__", "trading_pnl_daily"),
+                ("strategy", "momentum"),
+                ("currency", "USD"),
+            ],
+            -1500.0,
+        ),
+        (
+            &[
+                ("__name__", "trading_position_quantity"),
+                ("symbol", "AAPL"),
+            ],
+            -250.0,
+        ),
+        (
+            &[("__name__", "trading_position_limit"), ("symbol", "AAPL")],
+            100.0,
+        ),
+        (&[("__name__", "trading_kill_switch_active")], 1.0),
+        (
+            &[
+                ("__name__", "trading_circuit_breaker_active"),
+                ("breaker", "max_drawdown"),
+            ],
+            1.0,
+        ),
+    ];
+    let now = 1_700_000_000_000_i64;
+    for (labels, value) in series {
+        let mut pairs = labels.to_vec();
+        pairs.extend(target);
+        store
+            .append(&Labels::from_pairs(pairs), now - 500, *value)
+            .unwrap();
+    }
+    let engine = tradewatch::promql::Engine::default();
+    let mut env = TemplateEnv::default();
+    env.expansion.query = Some(Arc::new(StoreQuery(store.clone())));
+    env.expansion.timestamp = Some(tradewatch::template::Time::from_chrono(
+        chrono::DateTime::from_timestamp_millis(now).unwrap(),
+    ));
+    let mut state = GroupState::default();
+    let evaluation = group.evaluate(&mut state, &engine, &store, now, &env);
+    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
+
+    let mut firing = BTreeMap::new();
+    for alerts in &state.alerts {
+        for active in alerts.values() {
+            assert_eq!(
+                active.alert.state,
+                AlertState::Firing,
+                "{:?}",
+                active.labels
+            );
+            let name = active.labels.get("alertname").unwrap().to_string();
+            firing.insert(name, active);
+        }
+    }
+    let names: Vec<&str> = firing.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "TradingCircuitBreakerTripped",
+            "TradingDailyLossLimitBreached",
+            "TradingKillSwitchActive",
+            "TradingPositionLimitBreached",
+        ]
+    );
+    assert_eq!(
+        firing["TradingDailyLossLimitBreached"].annotations["description"],
+        LOSS_DESCRIPTION
+    );
+    assert_eq!(
+        firing["TradingPositionLimitBreached"].annotations["description"],
+        POSITION_DESCRIPTION
+    );
+    for (name, active) in &firing {
+        assert_eq!(active.labels.get("engine"), Some("alpha"), "{name}");
+        assert_eq!(active.labels.get("severity"), Some("critical"), "{name}");
+    }
 }
