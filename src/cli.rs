@@ -99,8 +99,11 @@ pub enum Command {
         #[command(flatten)]
         connection: crate::client::Connection,
     },
-    /// Run a simulated trading engine that sends every event type and plays scripted
-    /// incidents (with --engine-only, against an exporter at --url).
+    /// Run everything on one machine: exporter, rule pack, notifier writing emails as .eml
+    /// files, and a simulated trading engine that plays scripted incidents (with
+    /// --engine-only, only the engine, against an exporter at --url).
+    ///
+    /// Example: tradewatch demo --duration 2m
     Demo(DemoArgs),
     /// Work with the notifier's Alertmanager configuration.
     #[command(subcommand)]
@@ -145,6 +148,13 @@ pub struct DemoArgs {
     /// `models/*.json`, under this folder, for a file-freshness collector to watch.
     #[arg(long)]
     pub artifacts_dir: Option<PathBuf>,
+    /// The folder of the full demo: its data, rules, routing file, model files and emails
+    /// (data and emails start empty each run).
+    #[arg(long, default_value = "tradewatch-demo")]
+    pub dir: PathBuf,
+    /// The full demo's listener.
+    #[arg(long, default_value = "127.0.0.1:9470")]
+    pub listen: SocketAddr,
 }
 
 /// `notify` commands.

@@ -27,6 +27,7 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -197,10 +198,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if !args.engine_only {
-        anyhow::bail!(
-            "`tradewatch demo` with its own exporter, sidecar and notifier is not available yet; \
-             run `tradewatch demo --engine-only --url URL` against a running exporter"
-        );
+        let settings = tradewatch::demo::stack::DemoSettings {
+            dir: args.dir,
+            listen: args.listen,
+            seed: args.seed,
+            speed: args.speed,
+            duration: args.duration.map(Into::into),
+        };
+        let runtime = tokio::runtime::Runtime::new()?;
+        let (summary, _) = runtime.block_on(tradewatch::demo::stack::run(
+            settings,
+            tradewatch::server::shutdown_signal(),
+        ))?;
+        return Ok(if summary.rejected == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     let token = match &args.token_file {
         Some(path) => Some(tradewatch::demo::driver::read_token_file(path)?),

@@ -318,6 +318,7 @@ pub struct Run {
     exporter: ExporterParts,
     sidecar: sidecar::SidecarParts,
     router: axum::Router,
+    telemetry: Arc<Telemetry>,
     _locks: (std::fs::File, std::fs::File),
 }
 
@@ -357,7 +358,7 @@ impl Run {
             config,
             exporter.ingest.clone(),
             exporter.collected.clone(),
-            telemetry,
+            telemetry.clone(),
             tokens,
         );
         let mut state = Arc::try_unwrap(state).unwrap_or_else(|_| unreachable!("not yet shared"));
@@ -377,6 +378,7 @@ impl Run {
             exporter,
             sidecar,
             router: api::router(Arc::new(state)),
+            telemetry,
             _locks: (exporter_lock, sidecar_lock),
         })
     }
@@ -389,6 +391,11 @@ impl Run {
     /// The rule layer.
     pub fn rules(&self) -> &Arc<crate::rules::Rules> {
         &self.sidecar.rules
+    }
+
+    /// The process's own metrics.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     /// Serves until `shutdown`, then stops evaluating, drains the exporter and snapshots.

@@ -15,8 +15,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::config::{AlertmanagerConfig, IntegrationKey, IntegrationKind as ConfigKind};
+use super::config::{
+    AlertmanagerConfig, EmailConfig, IntegrationKey, IntegrationKind as ConfigKind,
+};
 use super::dispatch::{Dispatcher, DispatcherState, Flush, GroupState, NflogEntry};
+use super::email::{
+    ALERTMANAGER_HTML, Email, EmailTarget, EmailTransport, SmtpAuth, SmtpTls, SmtpTlsConfig,
+};
 use super::outbox::{
     Channels, Fallback, IntegrationKind, IntegrationRef, NotificationEvent, Outbox, OutboxError,
     OutboxSettings, Sender,
@@ -25,7 +30,7 @@ use super::silence::Silences;
 use super::webhook::{Webhook, WebhookAuth, WebhookTarget};
 use super::{Alert, Notification};
 use crate::alerts::log::AlertLog;
-use crate::config::notifier::NotifierConfig;
+use crate::config::notifier::{EmailExtras, NotifierConfig};
 use crate::config::server::Secret;
 use crate::rules::AlertSink;
 use crate::telemetry::Telemetry;
@@ -130,11 +135,96 @@ pub fn channels(
                 webhook,
             );
         }
-        if !receiver.email_configs.is_empty() {
-            tracing::warn!(receiver = %receiver.name, "Email integrations are not delivered by this build; they fail and go to the fallback receiver.");
+        let email_extra = extras
+            .receivers
+            .get(&receiver.name)
+            .and_then(|r| r.email.clone())
+            .unwrap_or_default();
+        for (index, e) in receiver.email_configs.iter().enumerate() {
+            let target = email_target(e, &email_extra).map_err(err)?;
+            let email = Email::new(target, templates, &extras.timezone, external_url)
+                .map_err(|e| err(e.to_string()))?;
+            channels.add_email(
+                IntegrationRef::new(&receiver.name, IntegrationKind::Email, index),
+                email,
+            );
         }
     }
     Ok(channels)
+}
+
+/// An email integration of the routing file, resolved: its password from the file or the
+/// environment, its transport (`.eml` files when `files_dir` is set), and tradewatch's
+/// phone-sized templates where the file keeps Alertmanager's default body.
+fn email_target(e: &EmailConfig, extra: &EmailExtras) -> Result<EmailTarget, String> {
+    let transport = match &extra.files_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+            EmailTransport::Files(dir.clone())
+        }
+        None => {
+            let port = e
+                .smarthost
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .ok_or_else(|| format!("email_configs: smarthost {:?} has no port", e.smarthost))?;
+            let password = match (
+                &e.auth_password,
+                &e.auth_password_file,
+                &extra.auth_password_env,
+                &extra.auth_password_file,
+            ) {
+                (_, _, Some(var), _) => Some(Secret::new(std::env::var(var).map_err(|_| {
+                    format!("environment variable {var} (auth_password_env) is not set")
+                })?)),
+                (_, _, None, Some(file)) | (None, Some(file), None, None) => {
+                    Some(read_secret(file)?)
+                }
+                (Some(p), _, None, None) => Some(Secret::new(p.clone())),
+                (None, None, None, None) => None,
+            };
+            let auth = (!e.auth_username.is_empty()).then(|| SmtpAuth {
+                username: e.auth_username.clone(),
+                password: password.unwrap_or_else(|| Secret::new("")),
+                identity: (!e.auth_identity.is_empty()).then(|| e.auth_identity.clone()),
+            });
+            EmailTransport::Smtp {
+                smarthost: e.smarthost.clone(),
+                hello: e.hello.clone(),
+                auth,
+                tls: SmtpTls::alertmanager(e.require_tls, port),
+                tls_config: SmtpTlsConfig {
+                    ca_pem: match (&e.tls_config.ca, &e.tls_config.ca_file) {
+                        (Some(pem), _) => Some(pem.clone().into_bytes()),
+                        (None, Some(file)) => Some(
+                            std::fs::read(file)
+                                .map_err(|err| format!("cannot read {}: {err}", file.display()))?,
+                        ),
+                        (None, None) => None,
+                    },
+                    server_name: e.tls_config.server_name.clone(),
+                    insecure_skip_verify: e.tls_config.insecure_skip_verify,
+                },
+                timeout: Duration::from_secs(30),
+            }
+        }
+    };
+    let mut target = EmailTarget::new(&e.to, &e.from, transport);
+    target.send_resolved = e.send_resolved;
+    let keeps_default = e.html == ALERTMANAGER_HTML && e.text.is_empty();
+    if !keeps_default {
+        target.html.clone_from(&e.html);
+        target.text.clone_from(&e.text);
+    }
+    for (name, value) in &e.headers {
+        if name == "Subject" {
+            target.subject.clone_from(value);
+        } else {
+            target.headers.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(target)
 }
 
 /// The outbox settings of `notifier`, with its fallback receiver's integrations.

@@ -132,7 +132,7 @@ pub fn routing(config: &Config) -> Result<Option<AlertmanagerConfig>, RoleError>
 
 /// Alertmanager's default templates plus the files of the routing file's `templates:` globs.
 pub fn notification_templates(am: &AlertmanagerConfig) -> Result<NotificationTemplates, RoleError> {
-    let mut templates = NotificationTemplates::new();
+    let mut templates = crate::notify::email::default_templates();
     for pattern in &am.templates {
         let paths = glob::glob(pattern).map_err(|e| RoleError::Notifier {
             message: format!("templates: bad pattern {pattern:?}: {e}"),
