@@ -133,6 +133,19 @@ fn promtool_passes_the_unit_tests() {
 }
 
 #[test]
+fn tradewatch_passes_the_unit_tests() {
+    let mut args = vec!["rules".to_owned(), "test".to_owned()];
+    args.extend(relative_all(&test_files()));
+    let (ok, out) = run(support::BIN, &args);
+    assert!(ok, "tradewatch rules test failed:\n{out}");
+    assert_eq!(
+        out.matches("SUCCESS").count(),
+        test_files().len(),
+        "every test file passes:\n{out}"
+    );
+}
+
+#[test]
 fn tradewatch_checks_the_pack() {
     let mut args = vec!["rules".to_owned(), "check".to_owned()];
     args.extend(relative_all(&rule_files()));

@@ -295,10 +295,12 @@ impl SidecarParts {
         tracing::info!(groups = group_count, restored, "Rules loaded.");
         let (scraper, local) = match source {
             DataSource::Scrape => {
-                let scraper = Scraper::start(
+                let trigger = rules.clone();
+                let scraper = Scraper::start_with(
                     &config.sidecar.scrape,
                     store.clone(),
                     Some(telemetry.clone()),
+                    Some(Arc::new(move || trigger.trigger_all())),
                 )
                 .map_err(|e| RoleError::Rules {
                     message: format!("sidecar.scrape: {e}"),
@@ -376,6 +378,8 @@ async fn feed(
     let source = Arc::new(Mutex::new(source));
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let coalesce = crate::rules::schedule::TRIGGER_COALESCE;
+    let mut last_read = tokio::time::Instant::now() - coalesce;
     loop {
         let full = tokio::select! {
             _ = ticker.tick() => true,
@@ -383,7 +387,11 @@ async fn feed(
                 if r.is_err() {
                     return;
                 }
-                tokio::time::sleep(crate::rules::schedule::TRIGGER_COALESCE).await;
+                // The first change reads at once; more within the window wait for its end.
+                let earliest = last_read + coalesce;
+                if tokio::time::Instant::now() < earliest {
+                    tokio::time::sleep_until(earliest).await;
+                }
                 changes.borrow_and_update();
                 false
             }
@@ -392,6 +400,7 @@ async fn feed(
                 return;
             }
         };
+        last_read = tokio::time::Instant::now();
         let (source, store, rules) = (source.clone(), store.clone(), rules.clone());
         let _ = tokio::task::spawn_blocking(move || {
             let changed = source

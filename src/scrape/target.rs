@@ -174,6 +174,33 @@ impl Target {
         self.interval
     }
 
+    /// Waits for a tradewatch exporter's change counter to pass `after` (its long poll
+    /// `GET /api/v1/changes`, beside the metrics path): `Ok(Some(seq))` when it did (or at the
+    /// poll's timeout, with the current value), `Ok(None)` when the target does not offer it
+    /// (not a tradewatch exporter), `Err` on a transport failure.
+    pub async fn wait_for_change(&self, after: u64) -> Result<Option<u64>, ScrapeError> {
+        let mut url = self.url.clone();
+        url.set_path("/api/v1/changes");
+        url.set_query(Some(&format!("after={after}&timeout=5s")));
+        let mut request = self.client.get(url).timeout(Duration::from_secs(10));
+        if let Some(path) = &self.bearer_token_file {
+            let token = std::fs::read_to_string(path).map_err(|source| ScrapeError::TokenFile {
+                path: path.clone(),
+                source,
+            })?;
+            request = request.bearer_auth(token.trim());
+        }
+        let response = request.send().await.map_err(ScrapeError::Request)?;
+        if !response.status().is_success() {
+            return Ok(None);
+        }
+        let bytes = response.bytes().await.map_err(ScrapeError::Request)?;
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return Ok(None);
+        };
+        Ok(body["seq"].as_u64())
+    }
+
     /// GETs the body, decompressed and within the limit, and its format.
     async fn fetch(&self) -> Result<(Vec<u8>, Format), ScrapeError> {
         let mut request = self
