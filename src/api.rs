@@ -3,6 +3,7 @@
 
 pub mod exporter;
 pub mod health;
+pub mod operations;
 pub mod sidecar;
 
 use std::sync::Arc;
@@ -157,7 +158,13 @@ pub fn router(state: Shared) -> Router {
                 read(get(sidecar::label_values)),
             )
             .route("/api/v1/rules", read(get(sidecar::rules)))
-            .route("/api/v1/alerts", read(get(sidecar::alerts)));
+            .route("/api/v1/alerts", read(get(sidecar::alerts)))
+            .route("/api/v1/outbox", read(get(operations::outbox)))
+            .route(
+                "/api/v1/outbox/{id}/retry",
+                route(&state, Scope::Admin, axum::routing::post(operations::retry)),
+            )
+            .route("/api/v1/alert-log", read(get(operations::alert_log)));
     }
     router.fallback(not_found).with_state(state)
 }

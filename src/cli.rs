@@ -90,6 +90,9 @@ pub enum Command {
     /// Look at alerts of a running sidecar (or `run`).
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Look at and retry the notifier's outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print a running process's health checks; exit 0 healthy, 1 warning, 2 critical or
     /// unreachable (for cron and probes).
     ///
@@ -117,6 +120,47 @@ pub enum AlertsCommand {
     ///
     /// Example: tradewatch alerts status --url http://127.0.0.1:9471
     Status {
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+    /// Follow the alert log: transitions and notification outcomes as they happen.
+    ///
+    /// Example: tradewatch alerts tail --since 2026-11-23T09:30:00Z
+    Tail {
+        /// Start from this time (RFC 3339); default the last hour.
+        #[arg(long)]
+        since: Option<String>,
+        /// Print the log's JSON lines as they are.
+        #[arg(long)]
+        json: bool,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+}
+
+/// `outbox` commands.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List outbox items (dead ones by default).
+    ///
+    /// Example: tradewatch outbox list --state pending
+    List {
+        /// pending, delivered or dead.
+        #[arg(long, default_value = "dead")]
+        state: String,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+    /// Send dead items again (needs the admin token when one is set).
+    ///
+    /// Example: tradewatch outbox retry 42 43
+    Retry {
+        /// Item ids, from `outbox list`.
+        #[arg(required = true)]
+        ids: Vec<i64>,
         /// Where to connect.
         #[command(flatten)]
         connection: crate::client::Connection,

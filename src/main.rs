@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tradewatch::cli::{
     AlertsCommand, CheckCommand, Cli, Command, DemoArgs, ExpositionFormat, JournalCommand, Lint,
-    LogFormat, NotifyCommand, RoutesCommand, RulesCommand, RunArgs,
+    LogFormat, NotifyCommand, OutboxCommand, RoutesCommand, RulesCommand, RunArgs,
 };
 use tradewatch::config::Config;
 
@@ -103,6 +103,36 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!(
                 "{}",
                 runtime.block_on(tradewatch::client::alerts_status(&connection))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts(AlertsCommand::Tail {
+            since,
+            json,
+            connection,
+        }) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(tradewatch::client::alerts_tail(
+                &connection,
+                since.as_deref(),
+                json,
+                std::io::stdout().lock(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outbox(OutboxCommand::List { state, connection }) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            print!(
+                "{}",
+                runtime.block_on(tradewatch::client::outbox_list(&connection, &state))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outbox(OutboxCommand::Retry { ids, connection }) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            print!(
+                "{}",
+                runtime.block_on(tradewatch::client::outbox_retry(&connection, &ids))?
             );
             Ok(ExitCode::SUCCESS)
         }

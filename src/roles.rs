@@ -276,6 +276,8 @@ impl Sidecar {
             rules: parts.rules.clone(),
             store: parts.store.clone(),
             engine: crate::promql::Engine::default(),
+            notifier: parts.notifier.clone(),
+            log: parts.log.clone(),
         });
         Ok(Sidecar {
             addr,
@@ -370,6 +372,8 @@ impl Run {
             rules: sidecar.rules.clone(),
             store: sidecar.store.clone(),
             engine: crate::promql::Engine::default(),
+            notifier: sidecar.notifier.clone(),
+            log: sidecar.log.clone(),
         });
         exporter.collectors.start();
         Ok(Run {

@@ -33,6 +33,10 @@ pub struct SidecarApi {
     pub store: Arc<Store>,
     /// The query engine.
     pub engine: Engine,
+    /// The notifier, when one is configured.
+    pub notifier: Option<Arc<crate::notify::pipeline::Notifier>>,
+    /// The alert log.
+    pub log: Arc<crate::alerts::log::AlertLog>,
 }
 
 /// An error in Prometheus's shape: `{"status": "error", "errorType", "error"}`.

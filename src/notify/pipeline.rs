@@ -359,6 +359,17 @@ impl Notifier {
             })
     }
 
+    /// Puts dead outbox item `id` back to pending and wakes the sender; its `queued` event goes
+    /// to the alert log.
+    pub fn retry(&self, id: i64, now: DateTime<Utc>) -> Result<NotificationEvent, OutboxError> {
+        let event = self.outbox.retry(id, now)?;
+        if let Some(wake) = &*self.sender_wake.lock().expect("wake lock") {
+            wake.notify_one();
+        }
+        self.record(std::slice::from_ref(&event), now);
+        Ok(event)
+    }
+
     /// Takes alerts at `now`.
     pub fn receive(&self, alerts: Vec<Alert>, now: DateTime<Utc>) {
         {
@@ -503,11 +514,8 @@ impl Notifier {
             return;
         }
         if let Some(log) = &self.log {
-            let lines: Vec<serde_json::Value> = events
-                .iter()
-                .map(|e| serde_json::to_value(e).expect("events serialize"))
-                .collect();
-            if let Err(e) = log.append(now, &lines) {
+            // Serialized as declared, `ts` first (the log is read by that prefix).
+            if let Err(e) = log.append(now, events) {
                 tracing::error!(error = %e, "Alert log could not be written.");
             }
         }

@@ -204,6 +204,8 @@ pub struct SidecarParts {
     pub rules: Arc<Rules>,
     /// The store.
     pub store: Arc<Store>,
+    /// The alert log.
+    pub log: Arc<AlertLog>,
     tasks: RulesTask,
     scraper: Option<Scraper>,
     local: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
@@ -326,7 +328,7 @@ impl SidecarParts {
             }
         };
         let tasks = rules.start();
-        let housekeeping = tokio::spawn(housekeeping(log));
+        let housekeeping = tokio::spawn(housekeeping(log.clone()));
         let (notifier, notifier_task) = match notifier {
             Some((n, t)) => (Some(n), Some(t)),
             None => (None, None),
@@ -334,6 +336,7 @@ impl SidecarParts {
         Ok(SidecarParts {
             rules,
             store,
+            log,
             tasks,
             scraper,
             local,
