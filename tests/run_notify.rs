@@ -344,6 +344,7 @@ async fn a_dead_notification_is_listed_retried_and_logged() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = tail.kill();
+    let _ = tail.wait();
     let lines = lines.join().unwrap();
     assert!(
         lines[0].contains("  firing    TradingKillSwitchActive  engine=\"alpha\""),
