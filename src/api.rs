@@ -49,7 +49,12 @@ pub struct AppState {
     pub max_body_bytes: u64,
     /// The sidecar's rules, store and engine, when this process is a sidecar.
     pub sidecar: Option<sidecar::SidecarApi>,
+    /// Where `POST /-/reload` asks the running role to reload; the reply says how it went.
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
+
+/// A reload request: the role answers `Ok` or the reason it refused the new configuration.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// Shared state handle.
 pub type Shared = Arc<AppState>;
@@ -77,6 +82,7 @@ impl AppState {
             health,
             max_body_bytes: config.exporter.limits.max_body_bytes,
             sidecar: None,
+            reload: None,
         })
     }
 
@@ -95,6 +101,7 @@ impl AppState {
             health: health::Health::default(),
             max_body_bytes: config.exporter.limits.max_body_bytes,
             sidecar: None,
+            reload: None,
         }
     }
 }
@@ -133,6 +140,12 @@ pub fn router(state: Shared) -> Router {
                 route(&state, Scope::Read, axum::routing::get(exporter::changes)),
             );
     }
+    if state.reload.is_some() {
+        router = router.route(
+            "/-/reload",
+            route(&state, Scope::Admin, axum::routing::post(reload)),
+        );
+    }
     if state.sidecar.is_some() {
         let read = |m| route(&state, Scope::Read, m);
         use axum::routing::get;
@@ -167,6 +180,27 @@ pub fn router(state: Shared) -> Router {
             .route("/api/v1/alert-log", read(get(operations::alert_log)));
     }
     router.fallback(not_found).with_state(state)
+}
+
+/// `POST /-/reload`: 200 when the new configuration is in force, 500 with the reason (as
+/// Prometheus answers) when it was refused and the old one keeps running.
+async fn reload(State(state): State<Shared>) -> Response {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let Some(tx) = &state.reload else {
+        return ApiError::new(StatusCode::NOT_FOUND, "no such endpoint").into_response();
+    };
+    if tx.send(reply).await.is_err() {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    match answer.await {
+        Ok(Ok(())) => (StatusCode::OK, "").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}"),
+        )
+            .into_response(),
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -274,3 +274,114 @@ async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
             .any(|n| n == "trading_kill_switch_active")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_a_broken_rule_file_changes_nothing_and_a_good_one_keeps_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = write_config(dir.path(), "");
+    let run = Exporter::start_role("run", &data, &["--config", &config]).await;
+    run.post(&[kill_switch(true)]).await;
+    let alert = firing(&run, "TradingKillSwitchActive", Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no firing alert\n{}", run.log()));
+    let rules_file = dir.path().join("trading.rules.yml");
+    let good = std::fs::read_to_string(&rules_file).unwrap();
+    let reload = || async {
+        let r = run
+            .client()
+            .post(run.url("/-/reload"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    let metric = || async {
+        let text = run
+            .client()
+            .get(run.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("tradewatch_config_last_reload_successful "))
+            .unwrap()
+            .to_owned()
+    };
+
+    std::fs::write(
+        &rules_file,
+        good.replace("trading_kill_switch_active == 1", "sum(("),
+    )
+    .unwrap();
+    let (status, body) = reload().await;
+    assert_eq!(status, 500);
+    assert!(body.starts_with("failed to reload config: "), "{body}");
+    assert!(body.contains("trading.rules.yml"), "names the file: {body}");
+    assert_eq!(
+        metric().await,
+        "tradewatch_config_last_reload_successful 0.0"
+    );
+    let rules = get_json(&run, "/api/v1/rules").await;
+    assert_eq!(
+        rules["data"]["groups"][0]["rules"][0]["query"],
+        "trading_kill_switch_active == 1"
+    );
+
+    let added = format!(
+        "{good}      - alert: TradingKillSwitchSeen\n        expr: trading_kill_switch_active >= 0\n"
+    );
+    std::fs::write(&rules_file, added).unwrap();
+    let (status, body) = reload().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        metric().await,
+        "tradewatch_config_last_reload_successful 1.0"
+    );
+    let rules = get_json(&run, "/api/v1/rules").await;
+    let names: Vec<&str> = rules["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "TradingKillSwitchActive",
+            "engine:trading_orders:rate1m",
+            "TradingKillSwitchSeen"
+        ]
+    );
+    let kept = firing(&run, "TradingKillSwitchActive", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        kept["activeAt"], alert["activeAt"],
+        "the alert carries over the reload"
+    );
+
+    // SIGHUP does the same.
+    std::fs::write(&rules_file, &good).unwrap();
+    run.process.signal("HUP");
+    let started = Instant::now();
+    loop {
+        let rules = get_json(&run, "/api/v1/rules").await;
+        if rules["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

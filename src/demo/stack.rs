@@ -269,7 +269,7 @@ pub async fn run(
         let events = telemetry.events_received_total();
         let rate = events.saturating_sub(last_events);
         last_events = events;
-        let (pending, firing) = rules.totals();
+        let (pending, firing) = rules.current().totals();
         let line = format!(
             "{:>4}s  {rate:>6} events/s  {:>6} series  {firing} firing  {pending} pending  {} emails",
             started.elapsed().as_secs(),

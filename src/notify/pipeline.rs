@@ -23,8 +23,8 @@ use super::email::{
     ALERTMANAGER_HTML, Email, EmailTarget, EmailTransport, SmtpAuth, SmtpTls, SmtpTlsConfig,
 };
 use super::outbox::{
-    Channels, Fallback, IntegrationKind, IntegrationRef, NotificationEvent, Outbox, OutboxError,
-    OutboxSettings, Sender,
+    Attempt, Channels, Deliver, Fallback, IntegrationKind, IntegrationRef, Item, NotificationEvent,
+    Outbox, OutboxError, OutboxSettings, Sender,
 };
 use super::silence::Silences;
 use super::webhook::{Webhook, WebhookAuth, WebhookTarget};
@@ -272,6 +272,7 @@ pub struct Notifier {
     max_age: Duration,
     tick: Notify,
     sender_wake: Mutex<Option<Arc<Notify>>>,
+    channels: Arc<std::sync::RwLock<Arc<Channels>>>,
     log: Option<Arc<AlertLog>>,
     telemetry: Option<Arc<Telemetry>>,
 }
@@ -320,6 +321,7 @@ impl Notifier {
             max_age,
             tick: Notify::new(),
             sender_wake: Mutex::new(None),
+            channels: Arc::new(std::sync::RwLock::new(Arc::new(Channels::new()))),
             log,
             telemetry,
         })
@@ -531,10 +533,26 @@ impl Notifier {
         }
     }
 
+    /// Applies a reloaded routing file and its integrations: the dispatcher regroups its alerts
+    /// as Alertmanager's reload does (notification log, silences and the outbox stay), and the
+    /// sender uses the new integrations from its next item on.
+    pub fn reload(&self, am: AlertmanagerConfig, channels: Channels, now: DateTime<Utc>) {
+        self.dispatcher
+            .lock()
+            .expect("dispatcher lock")
+            .reload(am, now);
+        *self.channels.write().expect("channels lock") = Arc::new(channels);
+        self.tick.notify_one();
+    }
+
     /// Runs the dispatcher's timers and the sender over `channels` until stopped.
     pub fn start(self: &Arc<Self>, channels: Channels) -> NotifierTask {
         let (stop, stopped) = watch::channel(false);
-        let sender = Sender::new(self.outbox.clone(), Arc::new(channels));
+        *self.channels.write().expect("channels lock") = Arc::new(channels);
+        let sender = Sender::new(
+            self.outbox.clone(),
+            Arc::new(CurrentChannels(self.channels.clone())),
+        );
         *self.sender_wake.lock().expect("wake lock") = Some(sender.waker());
         let (events, mut received) = mpsc::unbounded_channel::<NotificationEvent>();
         let mut sender_stop = stopped.clone();
@@ -600,6 +618,16 @@ impl Notifier {
             tasks: vec![timer_task, sender_task, stats_task],
             events: events_task,
         }
+    }
+}
+
+/// The integrations in force, swapped whole by a reload.
+struct CurrentChannels(Arc<std::sync::RwLock<Arc<Channels>>>);
+
+impl Deliver for CurrentChannels {
+    async fn deliver(&self, item: &Item, now: DateTime<Utc>) -> Attempt {
+        let channels = self.0.read().expect("channels lock").clone();
+        channels.deliver(item, now).await
     }
 }
 

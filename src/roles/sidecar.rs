@@ -21,7 +21,7 @@ use crate::notify::pipeline::{self, Notifier, NotifierTask};
 use crate::promql::Engine;
 use crate::rules::rule::CompiledRule;
 use crate::rules::schedule::now_ms;
-use crate::rules::{AlertSink, Group, RuleFile, Rules, RulesTask, Settings, compile};
+use crate::rules::{AlertSink, Group, RuleFile, Rules, RulesHandle, RulesTask, Settings, compile};
 use crate::scrape::local::LocalSource;
 use crate::scrape::scraper::Scraper;
 use crate::store::{Store, StoreOptions};
@@ -200,10 +200,15 @@ pub enum DataSource {
 
 /// The sidecar's running parts.
 pub struct SidecarParts {
-    /// The rule layer.
-    pub rules: Arc<Rules>,
+    /// The rule layer in force.
+    pub rules: RulesHandle,
     /// The store.
     pub store: Arc<Store>,
+    /// Where alerts go: the notifier and the Alertmanagers.
+    sink: Arc<dyn AlertSink>,
+    settings: Settings,
+    telemetry: Arc<Telemetry>,
+    data_dir: PathBuf,
     /// The alert log.
     pub log: Arc<AlertLog>,
     tasks: RulesTask,
@@ -275,14 +280,15 @@ impl SidecarParts {
             outage_tolerance: config.sidecar.outage_tolerance.as_duration(),
         };
         let group_count = groups.len();
+        let sink: Arc<dyn AlertSink> = Arc::new(FanOut(sinks));
         let rules = Arc::new(Rules::new(
             groups,
             Engine::default(),
             store.clone(),
-            settings,
+            settings.clone(),
             Some(db),
             Some(log.clone()),
-            Some(Arc::new(FanOut(sinks)) as Arc<dyn AlertSink>),
+            Some(sink.clone()),
             Some(telemetry.clone()),
         ));
         let restored = {
@@ -295,14 +301,15 @@ impl SidecarParts {
                 })?
         };
         tracing::info!(groups = group_count, restored, "Rules loaded.");
+        let handle = RulesHandle::new(rules.clone());
         let (scraper, local) = match source {
             DataSource::Scrape => {
-                let trigger = rules.clone();
+                let trigger = handle.clone();
                 let scraper = Scraper::start_with(
                     &config.sidecar.scrape,
                     store.clone(),
                     Some(telemetry.clone()),
-                    Some(Arc::new(move || trigger.trigger_all())),
+                    Some(Arc::new(move || trigger.current().trigger_all())),
                 )
                 .map_err(|e| RoleError::Rules {
                     message: format!("sidecar.scrape: {e}"),
@@ -319,7 +326,7 @@ impl SidecarParts {
                 let task = tokio::spawn(feed(
                     source,
                     store.clone(),
-                    rules.clone(),
+                    handle.clone(),
                     changes,
                     config.sidecar.scrape.interval.as_duration(),
                     stopped,
@@ -334,8 +341,12 @@ impl SidecarParts {
             None => (None, None),
         };
         Ok(SidecarParts {
-            rules,
+            rules: handle,
             store,
+            sink,
+            settings,
+            telemetry,
+            data_dir: config.storage.data_dir.clone(),
             log,
             tasks,
             scraper,
@@ -345,6 +356,63 @@ impl SidecarParts {
             notifier_task,
             housekeeping,
         })
+    }
+
+    /// Reloads rule files and the routing file of `config` together: everything is loaded and
+    /// checked first, and nothing changes unless all of it is valid. Alert states carry over
+    /// (by rule), silences, the notification log and the outbox stay. Settings that only a
+    /// restart applies (listener, data directory, scrape targets, Alertmanagers, adding or
+    /// removing the notifier) are named in the error when they changed.
+    pub async fn reload(&mut self, config: &Config, external_url: &str) -> Result<(), RoleError> {
+        let groups = load_groups(config)?;
+        let notifier = match (&self.notifier, routing(config)?) {
+            (Some(_), Some(am)) => {
+                let templates = notification_templates(&am)?;
+                let channels = pipeline::channels(&am, &config.notifier, &templates, external_url)
+                    .map_err(|e| RoleError::Notifier {
+                        message: e.to_string(),
+                    })?;
+                Some((am, channels))
+            }
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(RoleError::Notifier {
+                    message: "adding or removing the notifier (notifier.config_file, notifier.config) needs a restart".into(),
+                });
+            }
+        };
+        let db = AlertDb::open(&self.data_dir.join("state.db")).map_err(|e| RoleError::State {
+            message: e.to_string(),
+        })?;
+        let settings = Settings {
+            external_labels: config.sidecar.external_labels.clone(),
+            generator_url: config.sidecar.generator_url.clone(),
+            outage_tolerance: config.sidecar.outage_tolerance.as_duration(),
+            ..self.settings.clone()
+        };
+        let group_count = groups.len();
+        let rules = Arc::new(Rules::new(
+            groups,
+            Engine::default(),
+            self.store.clone(),
+            settings.clone(),
+            Some(db),
+            Some(self.log.clone()),
+            Some(self.sink.clone()),
+            Some(self.telemetry.clone()),
+        ));
+        let old = self.rules.current();
+        let carried = rules.adopt(&old);
+        // The old loops finish their evaluation in flight before the new ones start.
+        let tasks = std::mem::replace(&mut self.tasks, rules.start());
+        self.rules.replace(rules);
+        tasks.stop().await;
+        if let (Some(n), Some((am, channels))) = (&self.notifier, notifier) {
+            n.reload(am, channels, chrono::Utc::now());
+        }
+        self.settings = settings;
+        tracing::info!(groups = group_count, carried, "Configuration reloaded.");
+        Ok(())
     }
 
     /// Stops the data source and the evaluation loops (after the evaluations in flight).
@@ -373,7 +441,7 @@ impl SidecarParts {
 async fn feed(
     source: LocalSource,
     store: Arc<Store>,
-    rules: Arc<Rules>,
+    rules: RulesHandle,
     mut changes: watch::Receiver<u64>,
     interval: Duration,
     mut stopped: watch::Receiver<bool>,
@@ -411,7 +479,7 @@ async fn feed(
                 .expect("source lock")
                 .read(&store, now_ms(), full);
             if !full && !changed.is_empty() {
-                rules.trigger(changed.iter().map(String::as_str));
+                rules.current().trigger(changed.iter().map(String::as_str));
             }
         })
         .await;
