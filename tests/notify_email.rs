@@ -912,3 +912,25 @@ async fn the_outbox_sends_email_through_the_channel() {
     );
     assert_eq!(server.received.lock().len(), 1);
 }
+
+proptest::proptest! {
+    /// Whatever the notification id, the message carries a `Message-ID` that parses back as
+    /// the one derived from it.
+    #[test]
+    fn any_notification_id_gives_a_parseable_message_id(id in "\\PC{1,40}") {
+        let dir = std::env::temp_dir();
+        let email = Email::new(
+            EmailTarget::new("a@example.com", "b@example.com", EmailTransport::Files(dir)),
+            &default_templates(),
+            "UTC",
+            "",
+        )
+        .unwrap();
+        let mut n = notification();
+        n.id = id.clone();
+        let formatted = email.message(&n, at(1_700_000_000)).unwrap().formatted();
+        let parsed = MessageParser::default().parse(&formatted).unwrap();
+        let expected = tradewatch::notify::email::message_id(&id, "example.com");
+        proptest::prop_assert_eq!(parsed.message_id(), Some(&expected[1..expected.len() - 1]));
+    }
+}
