@@ -934,3 +934,32 @@ proptest::proptest! {
         proptest::prop_assert_eq!(parsed.message_id(), Some(&expected[1..expected.len() - 1]));
     }
 }
+
+#[test]
+fn smtp_password_from_tradewatch_extras() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("smtp.pw");
+    std::fs::write(&file, "hunter2\n").unwrap();
+    let extras = tradewatch::config::EmailExtras {
+        auth_password_file: Some(file),
+        auth_password_env: None,
+    };
+    let password = tradewatch::notify::email::password_from(&extras)
+        .unwrap()
+        .unwrap();
+    assert_eq!(password.expose(), "hunter2");
+    assert!(
+        tradewatch::notify::email::password_from(&Default::default())
+            .unwrap()
+            .is_none()
+    );
+    let extras = tradewatch::config::EmailExtras {
+        auth_password_file: None,
+        auth_password_env: Some("TRADEWATCH_TEST_SMTP_PASSWORD_NEVER_SET".into()),
+    };
+    let e = tradewatch::notify::email::password_from(&extras).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable TRADEWATCH_TEST_SMTP_PASSWORD_NEVER_SET for the smtp password token is not set"
+    );
+}

@@ -651,3 +651,43 @@ async fn payload_matches_what_alertmanager_sends() {
     );
     alertmanager.kill9();
 }
+
+#[tokio::test]
+async fn tradewatch_extras_apply_to_a_target() {
+    let (base, receiver) = start_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("webhook.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let extras = tradewatch::config::WebhookExtras {
+        secret_file: Some(secret_file),
+        body_template: None,
+        headers: labels(&[("X-Desk", "fx")]),
+        timeout: tradewatch::model::PromDuration::from_secs(3),
+    };
+    let mut target = WebhookTarget::new(format!("{base}/ok"));
+    target.apply_extras(&extras).unwrap();
+    assert_eq!(target.timeout, Duration::from_secs(3));
+    let hook = Webhook::new(target, &NotificationTemplates::new(), "").unwrap();
+    hook.send(&notification(), at(1_700_000_101, 0)).await;
+    let r = receiver.received.lock()[0].clone();
+    assert_eq!(
+        r.signature_ok,
+        Some(true),
+        "the file's secret, newline dropped"
+    );
+    assert_eq!(r.headers["x-desk"], "fx");
+
+    let empty = dir.path().join("empty.secret");
+    std::fs::write(&empty, "\n").unwrap();
+    let extras = tradewatch::config::WebhookExtras {
+        secret_file: Some(empty.clone()),
+        ..Default::default()
+    };
+    let e = WebhookTarget::new("http://x/")
+        .apply_extras(&extras)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("webhook secret token file {} is empty", empty.display())
+    );
+}
