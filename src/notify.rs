@@ -2,7 +2,9 @@
 //! unchanged `alertmanager.yml`, then delivery by email and webhook through a durable outbox.
 //!
 //! Notification is a chain of small stages: route → group → inhibit/silence/ack → dedup →
-//! outbox → send with retry. The types every stage shares are in [`types`].
+//! outbox → send with retry. The types every stage shares are in [`types`]; delivery is
+//! [`outbox`] (durable items and the sender), [`webhook`] and [`email`] (the channels) and
+//! [`payload`] (Alertmanager's template data and webhook payload for a notification).
 
 pub mod config;
 pub mod dispatch;

@@ -912,3 +912,54 @@ async fn the_outbox_sends_email_through_the_channel() {
     );
     assert_eq!(server.received.lock().len(), 1);
 }
+
+proptest::proptest! {
+    /// Whatever the notification id, the message carries a `Message-ID` that parses back as
+    /// the one derived from it.
+    #[test]
+    fn any_notification_id_gives_a_parseable_message_id(id in "\\PC{1,40}") {
+        let dir = std::env::temp_dir();
+        let email = Email::new(
+            EmailTarget::new("a@example.com", "b@example.com", EmailTransport::Files(dir)),
+            &default_templates(),
+            "UTC",
+            "",
+        )
+        .unwrap();
+        let mut n = notification();
+        n.id = id.clone();
+        let formatted = email.message(&n, at(1_700_000_000)).unwrap().formatted();
+        let parsed = MessageParser::default().parse(&formatted).unwrap();
+        let expected = tradewatch::notify::email::message_id(&id, "example.com");
+        proptest::prop_assert_eq!(parsed.message_id(), Some(&expected[1..expected.len() - 1]));
+    }
+}
+
+#[test]
+fn smtp_password_from_tradewatch_extras() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("smtp.pw");
+    std::fs::write(&file, "hunter2\n").unwrap();
+    let extras = tradewatch::config::EmailExtras {
+        auth_password_file: Some(file),
+        auth_password_env: None,
+    };
+    let password = tradewatch::notify::email::password_from(&extras)
+        .unwrap()
+        .unwrap();
+    assert_eq!(password.expose(), "hunter2");
+    assert!(
+        tradewatch::notify::email::password_from(&Default::default())
+            .unwrap()
+            .is_none()
+    );
+    let extras = tradewatch::config::EmailExtras {
+        auth_password_file: None,
+        auth_password_env: Some("TRADEWATCH_TEST_SMTP_PASSWORD_NEVER_SET".into()),
+    };
+    let e = tradewatch::notify::email::password_from(&extras).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable TRADEWATCH_TEST_SMTP_PASSWORD_NEVER_SET for the smtp password token is not set"
+    );
+}

@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 use super::outbox::{Attempt, Deliver, Item};
 use super::payload::{for_integration, template_data};
 use super::types::{Alert, Notification};
-use crate::config::Secret;
+use crate::config::server::{read_secret_env, read_secret_file};
+use crate::config::{ConfigError, EmailExtras, Secret};
 use crate::template::alertmanager::{NotificationTemplates, Prepared};
 use crate::template::{ListType, Struct, Value};
 
@@ -156,6 +157,18 @@ impl EmailTarget {
             html: DEFAULT_HTML.to_string(),
             text: DEFAULT_TEXT.to_string(),
         }
+    }
+}
+
+/// The SMTP password tradewatch's settings for this receiver name
+/// (`notifier.receivers.<name>.email`: `auth_password_env` or `auth_password_file`), if any.
+pub fn password_from(extras: &EmailExtras) -> Result<Option<Secret>, ConfigError> {
+    match (&extras.auth_password_file, &extras.auth_password_env) {
+        (Some(path), _) => read_secret_file(path, "smtp password").map(Some),
+        (None, Some(var)) => {
+            read_secret_env(var, "smtp password", |var| std::env::var_os(var)).map(Some)
+        }
+        (None, None) => Ok(None),
     }
 }
 
