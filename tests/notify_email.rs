@@ -942,7 +942,7 @@ fn smtp_password_from_tradewatch_extras() {
     std::fs::write(&file, "hunter2\n").unwrap();
     let extras = tradewatch::config::EmailExtras {
         auth_password_file: Some(file),
-        auth_password_env: None,
+        ..Default::default()
     };
     let password = tradewatch::notify::email::password_from(&extras)
         .unwrap()
@@ -954,8 +954,8 @@ fn smtp_password_from_tradewatch_extras() {
             .is_none()
     );
     let extras = tradewatch::config::EmailExtras {
-        auth_password_file: None,
         auth_password_env: Some("TRADEWATCH_TEST_SMTP_PASSWORD_NEVER_SET".into()),
+        ..Default::default()
     };
     let e = tradewatch::notify::email::password_from(&extras).unwrap_err();
     assert_eq!(

@@ -121,12 +121,7 @@ pub fn channels(
                 target.auth = WebhookAuth::Bearer(credentials);
             }
             if let Some(extra) = &extra {
-                target.headers.clone_from(&extra.headers);
-                target.timeout = extra.timeout.as_duration();
-                target.body_template.clone_from(&extra.body_template);
-                if let Some(file) = &extra.secret_file {
-                    target.secret = Some(read_secret(file).map_err(err)?);
-                }
+                target.apply_extras(extra).map_err(|e| err(e.to_string()))?;
             }
             let webhook =
                 Webhook::new(target, templates, external_url).map_err(|e| err(e.to_string()))?;
@@ -169,20 +164,13 @@ fn email_target(e: &EmailConfig, extra: &EmailExtras) -> Result<EmailTarget, Str
                 .rsplit_once(':')
                 .and_then(|(_, p)| p.parse::<u16>().ok())
                 .ok_or_else(|| format!("email_configs: smarthost {:?} has no port", e.smarthost))?;
-            let password = match (
-                &e.auth_password,
-                &e.auth_password_file,
-                &extra.auth_password_env,
-                &extra.auth_password_file,
-            ) {
-                (_, _, Some(var), _) => Some(Secret::new(std::env::var(var).map_err(|_| {
-                    format!("environment variable {var} (auth_password_env) is not set")
-                })?)),
-                (_, _, None, Some(file)) | (None, Some(file), None, None) => {
-                    Some(read_secret(file)?)
-                }
-                (Some(p), _, None, None) => Some(Secret::new(p.clone())),
-                (None, None, None, None) => None,
+            let password = match super::email::password_from(extra).map_err(|e| e.to_string())? {
+                Some(p) => Some(p),
+                None => match (&e.auth_password, &e.auth_password_file) {
+                    (Some(p), _) => Some(Secret::new(p.clone())),
+                    (None, Some(file)) => Some(read_secret(file)?),
+                    (None, None) => None,
+                },
             };
             let auth = (!e.auth_username.is_empty()).then(|| SmtpAuth {
                 username: e.auth_username.clone(),
