@@ -96,7 +96,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{report}");
             Ok(ExitCode::from(code))
         }
-        Command::Rules(RulesCommand::Test { files, run }) => {
+        Command::Rules(RulesCommand::Test { files, run, junit }) => {
             let run = run
                 .iter()
                 .map(|r| regex::Regex::new(r))
@@ -106,6 +106,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 match stream {
                     tradewatch::rules::unittest::Stream::Stdout => print!("{text}"),
                     tradewatch::rules::unittest::Stream::Stderr => eprint!("{text}"),
+                }
+            }
+            if let Some(path) = junit {
+                let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+                let xml = tradewatch::rules::unittest::junit::junit_xml(&report.suites, &now);
+                if let Err(e) = std::fs::write(&path, xml) {
+                    eprintln!("failed to write JUnit XML: {e}");
                 }
             }
             Ok(ExitCode::from(report.code))

@@ -399,3 +399,58 @@ fn prometheus_3_features() {
         "{stderr}"
     );
 }
+
+#[test]
+fn junit_report_has_a_suite_per_file_and_a_case_per_group() {
+    let report = run_lib(&[
+        "fail_alerts.test.yml",
+        "malformed.test.yml",
+        "repeated_group_order.test.yml",
+    ]);
+    let xml = tradewatch::rules::unittest::junit::junit_xml(&report.suites, "2026-11-23T09:30:00");
+    let suites: Vec<&str> = xml.split("<testsuite ").skip(1).collect();
+    assert_eq!(suites.len(), 3, "{xml}");
+    assert!(
+        suites[0].starts_with(
+            "name=\"tests/data/rules_test/fail_alerts.test.yml\" tests=\"5\" failures=\"5\" \
+         errors=\"0\" skipped=\"0\" timestamp=\"2026-11-23T09:30:00\">\
+         <testcase name=\"wrong engine label\"><failure>    name: wrong engine label,&#xA;"
+        ),
+        "{}",
+        suites[0]
+    );
+    assert!(suites[0].contains("<testcase name=\"passes\"></testcase>"));
+    assert!(
+        suites[0].contains("<testcase name=\"unnamed#4\"><failure>    alertname: ExporterDown")
+    );
+    assert!(suites[1].starts_with(
+        "name=\"tests/data/rules_test/malformed.test.yml\" tests=\"1\" failures=\"0\" errors=\"1\" \
+         skipped=\"0\" timestamp=\"\"><testcase name=\"unknown\"><error>tests/data/rules_test/malformed.test.yml:11:9:"
+    ), "{}", suites[1]);
+    assert!(suites[2].contains("timestamp=\"2026-11-23T09:30:00\""));
+    assert!(suites[2].contains("<error>group name repeated in evaluation order: derive</error>"));
+}
+
+#[test]
+fn command_line_writes_junit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("junit.xml");
+    let (code, _, stderr) = run_tool(
+        support::BIN,
+        &[
+            "rules",
+            "test",
+            "--junit",
+            out.to_str().expect("utf-8 path"),
+        ],
+        &["pass_basic.test.yml"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let xml = std::fs::read_to_string(&out).expect("junit written");
+    assert!(xml.starts_with(
+        "<testsuites><testsuite name=\"pass_basic.test.yml\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\" timestamp=\""
+    ), "{xml}");
+    assert!(xml.ends_with(
+        "\"><testcase name=\"reject rate recorded and alerting\"></testcase></testsuite></testsuites>"
+    ), "{xml}");
+}

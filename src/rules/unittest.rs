@@ -13,6 +13,7 @@
 
 mod file;
 mod format;
+pub mod junit;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ pub use file::{
     TestGroup,
 };
 use format::{AlertList, go_duration, go_quote, samples_string};
+use junit::JunitSuite;
 
 /// Which output stream a piece of the report goes to, as promtool splits it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +51,16 @@ pub enum Stream {
     Stderr,
 }
 
-/// What a run printed, in order, and its exit code (0 all passed, 1 otherwise).
+/// What a run printed, in order, its exit code (0 all passed, 1 otherwise) and the results for
+/// a JUnit report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     /// The text written, piece by piece, with its stream.
     pub chunks: Vec<(Stream, String)>,
     /// The exit code.
     pub code: u8,
+    /// Per test file, the results [`junit::junit_xml`] writes.
+    pub suites: Vec<JunitSuite>,
 }
 
 impl Report {
@@ -92,7 +97,9 @@ pub fn test_files(paths: &[PathBuf], run: &[regex::Regex]) -> Report {
             Stream::Stdout,
             format!("Unit Testing:  {}\n", path.display()),
         );
-        let failures = test_file(path, run, &mut report);
+        let mut suite = JunitSuite::new(&path.display().to_string());
+        let failures = test_file(path, run, &mut report, &mut suite);
+        report.suites.push(suite);
         if failures.is_empty() {
             report.push(Stream::Stdout, "  SUCCESS\n");
         } else {
@@ -121,10 +128,19 @@ struct FileSettings {
 }
 
 /// The failures of one test file, each a message in promtool's shape.
-fn test_file(path: &Path, run: &[regex::Regex], report: &mut Report) -> Vec<String> {
+fn test_file(
+    path: &Path,
+    run: &[regex::Regex],
+    report: &mut Report,
+    suite: &mut JunitSuite,
+) -> Vec<String> {
+    let abort = |suite: &mut JunitSuite, message: String| {
+        suite.abort(&message);
+        vec![message]
+    };
     let LoadedTests { file, spans } = match TestFile::load(path) {
         Ok(loaded) => loaded,
-        Err(e) => return vec![e.to_string()],
+        Err(e) => return abort(suite, e.to_string()),
     };
     let base = path.parent().unwrap_or(Path::new(""));
     let mut rule_files = Vec::new();
@@ -142,9 +158,10 @@ fn test_file(path: &Path, run: &[regex::Regex], report: &mut Report) -> Vec<Stri
                 }
                 rule_files.extend(matches);
             }
-            Err(e) => return vec![e],
+            Err(e) => return abort(suite, e),
         }
     }
+    suite.timed = true;
     let evaluation_interval = file
         .evaluation_interval
         .filter(|d| !d.is_zero())
@@ -152,7 +169,10 @@ fn test_file(path: &Path, run: &[regex::Regex], report: &mut Report) -> Vec<Stri
     let mut group_order = HashMap::new();
     for (i, name) in file.group_eval_order.iter().enumerate() {
         if group_order.insert(name.clone(), i).is_some() {
-            return vec![format!("group name repeated in evaluation order: {name}")];
+            return abort(
+                suite,
+                format!("group name repeated in evaluation order: {name}"),
+            );
         }
     }
     let settings = FileSettings {
@@ -168,7 +188,15 @@ fn test_file(path: &Path, run: &[regex::Regex], report: &mut Report) -> Vec<Stri
         if !run.is_empty() && !run.iter().any(|r| r.is_match(&group.name)) {
             continue;
         }
-        failures.extend(run_group(index, group, &settings));
+        suite.case(if group.name.is_empty() {
+            format!("unnamed#{index}")
+        } else {
+            group.name.clone()
+        });
+        for failure in run_group(index, group, &settings) {
+            suite.fail(&failure);
+            failures.push(failure);
+        }
     }
     failures
 }
