@@ -3,6 +3,19 @@
 //! (`promql_expr_test`); the rules are evaluated at every `evaluation_interval` from 0 to the
 //! largest `eval_time`, and the verdicts, messages and exit codes are `promtool test rules`'s.
 //!
+//! As promtool does it: input samples enter the store only as evaluation reaches their time (so a
+//! `promql_expr_test` sees none past the last evaluation step); alerts are compared after the
+//! evaluation at or just before their `eval_time`, firing ones only, sorted, with `alertname`
+//! added to the expected labels and annotations compared after templating; expression results
+//! are compared sorted by labels, values exactly (NaN never equals NaN) or, with `fuzzy_compare`,
+//! one step of the last mantissa bit apart; a rule evaluation error ends its test group.
+//!
+//! Where it differs: Prometheus 3 semantics throughout (left-open range windows; `interval`
+//! defaults to `evaluation_interval`, which 2.42 does not do); groups that `group_eval_order`
+//! does not name keep their file order (promtool's order among them is random); messages for
+//! PromQL and YAML errors are this crate's parsers' own, and input-series errors are located in
+//! the test file.
+//!
 //! ```
 //! use tradewatch::rules::unittest::test_files;
 //!
@@ -156,7 +169,12 @@ fn test_file(
                         ),
                     );
                 }
-                rule_files.extend(matches);
+                // A file matched twice is loaded once, as promtool keys groups by file and name.
+                for m in matches {
+                    if !rule_files.contains(&m) {
+                        rule_files.push(m);
+                    }
+                }
             }
             Err(e) => return abort(suite, e),
         }
