@@ -46,6 +46,7 @@ const FIXTURES: &[(&str, u8, Compare)] = &[
     ("pass_semantics.test.yml", 0, Compare::Exact),
     ("pass_twice.test.yml", 0, Compare::Exact),
     ("fail_limit.test.yml", 1, Compare::Exact),
+    ("fail_templates.test.yml", 1, Compare::Exact),
     ("fail_alerts.test.yml", 1, Compare::Exact),
     ("fail_eval.test.yml", 1, Compare::Exact),
     ("fail_expr.test.yml", 1, Compare::Headers),

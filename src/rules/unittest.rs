@@ -286,7 +286,7 @@ struct StoreQuery {
 
 impl QueryFn for StoreQuery {
     fn query(&self, expr: &str, at: &Time) -> Result<Vec<TemplateSample>, String> {
-        let parsed = crate::promql::parse(expr).map_err(|e| e.to_string())?;
+        let parsed = crate::promql::parse(expr).map_err(|e| parse_error_message(&e))?;
         let at_ms = i64::try_from(at.unix_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX);
         let result = self
             .engine
