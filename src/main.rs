@@ -102,12 +102,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .map(|r| regex::Regex::new(r))
                 .collect::<Result<Vec<_>, _>>()?;
             let report = tradewatch::rules::unittest::test_files(&files, &run);
-            for (stream, text) in &report.chunks {
-                match stream {
-                    tradewatch::rules::unittest::Stream::Stdout => print!("{text}"),
-                    tradewatch::rules::unittest::Stream::Stderr => eprint!("{text}"),
-                }
-            }
+            report.print();
             if let Some(path) = junit {
                 let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
                 let xml = tradewatch::rules::unittest::junit::junit_xml(&report.suites, &now);

@@ -98,6 +98,16 @@ impl Report {
     pub fn stderr(&self) -> String {
         self.collect(Stream::Stderr)
     }
+
+    /// Writes the report to this process's standard output and error, in order.
+    pub fn print(&self) {
+        for (stream, text) in &self.chunks {
+            match stream {
+                Stream::Stdout => print!("{text}"),
+                Stream::Stderr => eprint!("{text}"),
+            }
+        }
+    }
 }
 
 /// Runs the unit tests of each file, as `promtool test rules` does: for each file
