@@ -519,6 +519,8 @@ fn random_case(seed: u64) -> (String, String) {
       - alert: GaugeMissing
         expr: absent(g{{inst=\"z\"}})
         for: {for3}
+        annotations:
+          where: '{{{{ $externalLabels.region }}}} {{{{ $labels.inst }}}}'
 ",
         w1 = rng.pick(&["45s", "75s", "105s", "165s"]),
         w2 = rng.pick(&["45s", "75s", "135s"]),
@@ -528,7 +530,25 @@ fn random_case(seed: u64) -> (String, String) {
         keep = rng.pick(&["0s", "1m", "90s"]),
         for3 = hold(&mut rng),
     );
+    let groups: String = (0..2)
+        .map(|k| random_group(&mut rng, &format!("case {seed}.{k}")))
+        .collect();
+    let test = format!(
+        "rule_files: [rules.yml]
+evaluation_interval: {eval}
+group_eval_order: [{order}]
+tests:
+{groups}",
+        eval = rng.pick(&["30s", "1m"]),
+        order = rng.pick(&["derive, alerts", "alerts, derive"]),
+    );
+    (rules, test)
+}
+
+/// One random test group named `name`, with its own interval and external labels.
+fn random_group(rng: &mut Rng, name: &str) -> String {
     let interval = rng.pick(&["10s", "20s", "30s", "1m"]);
+    let region = rng.pick(&["eu", "us", "ap"]);
     let steps = 40;
     let mut series = String::new();
     for inst in ["x", "y"] {
@@ -596,21 +616,15 @@ fn random_case(seed: u64) -> (String, String) {
             ),
         );
     }
-    let test = format!(
-        "rule_files: [rules.yml]
-evaluation_interval: {eval}
-group_eval_order: [{order}]
-tests:
-  - name: case {seed}
+    format!(
+        "  - name: {name}
     interval: {interval}
+    external_labels: {{region: {region}}}
     input_series:
 {series}    alert_rule_test:
 {alerts}    promql_expr_test:
-{exprs}",
-        eval = rng.pick(&["30s", "1m"]),
-        order = rng.pick(&["derive, alerts", "alerts, derive"]),
-    );
-    (rules, test)
+{exprs}"
+    )
 }
 
 /// Printed values rounded to 12 significant digits: Prometheus 3 computes some functions
