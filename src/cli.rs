@@ -255,6 +255,9 @@ pub enum RulesCommand {
         /// Run only the test groups whose name matches this regular expression (repeatable).
         #[arg(long, value_name = "REGEX")]
         run: Vec<String>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
 }
 

@@ -180,16 +180,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{report}");
             Ok(ExitCode::from(code))
         }
-        Command::Rules(RulesCommand::Test { files, run }) => {
+        Command::Rules(RulesCommand::Test { files, run, junit }) => {
             let run = run
                 .iter()
                 .map(|r| regex::Regex::new(r))
                 .collect::<Result<Vec<_>, _>>()?;
             let report = tradewatch::rules::unittest::test_files(&files, &run);
-            for (stream, text) in &report.chunks {
-                match stream {
-                    tradewatch::rules::unittest::Stream::Stdout => print!("{text}"),
-                    tradewatch::rules::unittest::Stream::Stderr => eprint!("{text}"),
+            report.print();
+            if let Some(path) = junit {
+                let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+                let xml = tradewatch::rules::unittest::junit::junit_xml(&report.suites, &now);
+                if let Err(e) = std::fs::write(&path, xml) {
+                    eprintln!("failed to write JUnit XML: {e}");
                 }
             }
             Ok(ExitCode::from(report.code))
