@@ -137,8 +137,21 @@ impl Rng {
 }
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
-const VALUES: [&str; 4] = ["x", "y", "z", ""];
-const REGEXES: [&str; 5] = ["x|y", "x.*", ".*", "[xz]", "y?"];
+const VALUES: [&str; 7] = ["x", "y", "z", "", "5", "é", "X"];
+/// Plain regexes, and some whose meaning differs between Go and Rust's defaults (ASCII `\d`
+/// and `\w` in Go, POSIX classes, case folding).
+const REGEXES: [&str; 10] = [
+    "x|y",
+    "x.*",
+    ".*",
+    "[xz]",
+    "y?",
+    "\\d",
+    "\\w+",
+    "[[:alpha:]]+",
+    "(?i)x",
+    "[^\\W]",
+];
 
 fn matcher(rng: &mut Rng) -> String {
     let name = rng.pick(&NAMES);

@@ -540,6 +540,23 @@ mod tests {
         assert_eq!(ms.to_string(), r#"{a="x",a="y",a!="y",b="x"}"#);
     }
 
+    proptest::proptest! {
+        /// What Alertmanager prints, it reads back as the same matcher, whatever the value.
+        #[test]
+        fn printed_matchers_parse_back(
+            name in "[a-zA-Z_][a-zA-Z0-9_]{0,6}",
+            value in "(\\PC|[\\\\\"\n ,{}=~!]){0,12}",
+            negative in proptest::bool::ANY,
+        ) {
+            let op = if negative { MatchOp::NotEqual } else { MatchOp::Equal };
+            let m = Matcher::new(op, &name, &value).unwrap();
+            let back = Matcher::parse(&m.to_string()).unwrap();
+            proptest::prop_assert_eq!(&back, &m);
+            let listed = parse_matchers(&Matchers(vec![m.clone(), m.clone()]).to_string()).unwrap();
+            proptest::prop_assert_eq!(listed, vec![m.clone(), m]);
+        }
+    }
+
     #[test]
     fn label_sets_print_as_go() {
         assert_eq!(
