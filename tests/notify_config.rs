@@ -321,3 +321,83 @@ fn amtool_check_config_agrees_on_valid_and_invalid_fixtures() {
     }
     assert!(checked >= 18, "only {checked} fixtures");
 }
+
+#[test]
+fn amtool_agrees_on_which_regexes_and_matchers_are_valid() {
+    if !support::available("amtool_agrees_on_regexes", &[&AMTOOL]) {
+        return;
+    }
+    let regexes = [
+        "x|y",
+        "(",
+        "[a-",
+        "x{1001}",
+        "x{2,1000}",
+        "a**",
+        "a*?",
+        "a??",
+        "a{2}{3}",
+        "(?P<n>x)",
+        "(?<n>x)",
+        "\\\\z",
+        "\\\\Z",
+        "[[:word:]]",
+        "[[:nope:]]",
+        "\\\\pN",
+        "\\\\p{Greek}",
+        "(?i)x",
+        "(?U)x+",
+        "x{,2}",
+        "\\\\Qa.b\\\\E",
+        "[]a]",
+        "[^]a]",
+        "\\\\C",
+        "(?s).",
+        "\\\\8",
+    ];
+    let matchers = [
+        "a=b",
+        "a = \"b\"",
+        "{a=b, c!=d}",
+        "a=~\"x|y\"",
+        "ñ=x",
+        "a:b=x",
+        "a=b\"c",
+        "a=\"b",
+        "1a=b",
+        "a",
+        "a=\\\"b\\\"",
+        "{a=b,}",
+        "a==b",
+        "a!~\"(\"",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<String> = regexes
+        .iter()
+        .map(|re| {
+            format!("route:\n  receiver: r\n  routes:\n    - match_re: {{a: '{re}'}}\nreceivers: [{{name: r}}]\n")
+        })
+        .collect();
+    cases.extend(matchers.iter().map(|m| {
+        format!(
+            "route:\n  receiver: r\n  routes:\n    - matchers: ['{}']\nreceivers: [{{name: r}}]\n",
+            m.replace('\'', "''")
+        )
+    }));
+    for (i, text) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}.yml"));
+        std::fs::write(&path, text).unwrap();
+        let ours = AlertmanagerConfig::load(&path);
+        let theirs = std::process::Command::new("amtool")
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            ours.is_ok(),
+            theirs.status.success(),
+            "{text}\nours: {ours:?}\namtool: {}",
+            String::from_utf8_lossy(&theirs.stdout)
+        );
+    }
+}

@@ -324,6 +324,12 @@ fn unescape_value(raw: &str) -> Result<String, MatcherError> {
 
 /// Compiles `^(?:pattern)$` with Go's regexp meaning.
 pub(crate) fn compile_anchored(pattern: &str) -> Result<Regex, MatcherError> {
+    if let Some(message) = go_syntax_problem(pattern) {
+        return Err(MatcherError::Regex {
+            pattern: pattern.to_owned(),
+            message,
+        });
+    }
     let translated = go_to_rust_regex(pattern);
     Regex::new(&format!("^(?:{translated})$")).map_err(|e| MatcherError::Regex {
         pattern: pattern.to_owned(),
@@ -336,6 +342,120 @@ pub(crate) fn compile_anchored(pattern: &str) -> Result<Regex, MatcherError> {
             .trim_start_matches("error: ")
             .to_owned(),
     })
+}
+
+/// A `{n}`, `{n,}` or `{n,m}` repetition at the start of `chars`: its bounds and length.
+fn repeat_at(chars: &[char]) -> Option<(u64, Option<u64>, usize)> {
+    let end = chars.iter().position(|&c| c == '}')?;
+    let body: String = chars[1..end].iter().collect();
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().unwrap_or(u64::MAX))
+    };
+    let (min, max) = match body.split_once(',') {
+        None => {
+            let n = number(&body)?;
+            (n, Some(n))
+        }
+        Some((a, "")) => (number(a)?, None),
+        Some((a, b)) => (number(a)?, Some(number(b)?)),
+    };
+    Some((min, max, end + 1))
+}
+
+/// What Go's regexp parser (of the Go that built amtool 0.25) refuses and the `regex` crate
+/// accepts: repeat counts over 1000, a repetition of a repetition, `(?<name>…)`.
+fn go_syntax_problem(pattern: &str) -> Option<String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let (mut i, mut in_class) = (0, false);
+    // After a repetition operator: whether a lazy `?` may still follow.
+    let (mut after_repeat, mut lazy_allowed) = (false, false);
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            i += 2;
+            after_repeat = false;
+            continue;
+        }
+        if in_class {
+            if c == ']' {
+                in_class = false;
+                after_repeat = false;
+            } else if c == '[' && chars.get(i + 1) == Some(&':') {
+                let rest: String = chars[i + 2..].iter().collect();
+                if let Some(end) = rest.find(":]") {
+                    let name = rest[..end].trim_start_matches('^');
+                    const POSIX: [&str; 14] = [
+                        "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower",
+                        "print", "punct", "space", "upper", "word", "xdigit",
+                    ];
+                    if !POSIX.contains(&name) {
+                        return Some(format!(
+                            "invalid character class range: `[:{}:]`",
+                            &rest[..end]
+                        ));
+                    }
+                    i += 2 + rest[..end].chars().count() + 2;
+                    continue;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '[' => {
+                in_class = true;
+                i += 1;
+                if chars.get(i) == Some(&'^') {
+                    i += 1;
+                }
+                if chars.get(i) == Some(&']') {
+                    i += 1;
+                }
+                continue;
+            }
+            '(' if chars.get(i + 1) == Some(&'?')
+                && chars.get(i + 2) == Some(&'<')
+                && !matches!(chars.get(i + 3), Some('=' | '!')) =>
+            {
+                return Some("invalid or unsupported Perl syntax: `(?<`".to_owned());
+            }
+            '?' if lazy_allowed => {
+                lazy_allowed = false;
+            }
+            '*' | '+' | '?' => {
+                if after_repeat {
+                    return Some("invalid nested repetition operator".to_owned());
+                }
+                after_repeat = true;
+                lazy_allowed = true;
+            }
+            '{' => match repeat_at(&chars[i..]) {
+                Some((min, max, len)) => {
+                    if min > 1000 || max.is_some_and(|m| m > 1000) {
+                        return Some("invalid repeat count".to_owned());
+                    }
+                    if after_repeat {
+                        return Some("invalid nested repetition operator".to_owned());
+                    }
+                    after_repeat = true;
+                    lazy_allowed = true;
+                    i += len;
+                    continue;
+                }
+                None => {
+                    after_repeat = false;
+                    lazy_allowed = false;
+                }
+            },
+            _ => {
+                after_repeat = false;
+                lazy_allowed = false;
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Rewrites a Go (RE2) regex for the `regex` crate: Perl classes and `\b` are ASCII in Go,
@@ -425,6 +545,12 @@ fn go_to_rust_regex(pattern: &str) -> String {
                 out.push_str("\\]");
                 i += 1;
             }
+            continue;
+        }
+        // Go reads a `{` that does not start a repetition as a literal.
+        if c == '{' && repeat_at(&chars[i..]).is_none() {
+            out.push_str("\\{");
+            i += 1;
             continue;
         }
         out.push(c);
