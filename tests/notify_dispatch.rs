@@ -355,6 +355,39 @@ fn a_silence_ending_while_the_alert_fires_notifies() {
 }
 
 #[test]
+fn a_silence_over_an_alert_already_notified_holds_until_repeat_interval() {
+    let mut d = Dispatcher::new(config());
+    d.insert(alert(&[("alertname", "Feed")], 0, 20_000, 0), t(0));
+    assert_eq!(d.due(t(30)).len(), 1);
+    d.silences_mut()
+        .set(
+            Silence {
+                id: String::new(),
+                matchers: vec![Matcher::parse("alertname=Feed").unwrap()],
+                starts_at: t(100),
+                ends_at: t(1000),
+                created_by: "desk".into(),
+                comment: "known".into(),
+                updated_at: t(100),
+            },
+            t(100),
+        )
+        .unwrap();
+    assert!(d.due(t(330)).is_empty());
+    // Unsilenced, it fires as it did when last notified: Alertmanager waits for the repeat
+    // (4h after the notification at 30 s: the first tick after it).
+    let mut tick = 330;
+    let mut sent = Vec::new();
+    while tick < 5 * 3600 {
+        tick += 300;
+        if !d.due(t(tick)).is_empty() {
+            sent.push(tick);
+        }
+    }
+    assert_eq!(sent, [30 + 4 * 3600 + 300]);
+}
+
+#[test]
 fn mute_and_active_time_intervals() {
     let mut d = Dispatcher::new(config());
     // Saturday 2026-11-28 10:00 UTC: the quiet route is muted on weekends.
