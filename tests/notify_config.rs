@@ -141,6 +141,13 @@ fn invalid_fixtures_report_every_problem_exactly() {
             ],
         ),
         (
+            "invalid/global_urls.yml",
+            &[
+                "invalid/global_urls.yml:3:18: global.slack_api_url: parse \"not a url\": relative URL without a base",
+                "invalid/global_urls.yml:4:18: global.pagerduty_url: unsupported scheme \"ftp\" for URL",
+            ],
+        ),
+        (
             "tradewatch_only/slack.yml",
             &[
                 "tradewatch_only/slack.yml:5:5: receivers[0].slack_configs: slack_configs are not supported by tradewatch (it delivers email_configs and webhook_configs)",
@@ -319,7 +326,7 @@ fn amtool_check_config_agrees_on_valid_and_invalid_fixtures() {
             checked += 1;
         }
     }
-    assert!(checked >= 18, "only {checked} fixtures");
+    assert!(checked >= 20, "only {checked} fixtures");
 }
 
 #[test]

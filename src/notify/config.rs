@@ -326,6 +326,19 @@ fn build(c: &mut Check<'_>, raw: &RawConfig) -> AlertmanagerConfig {
                     );
                 }
             }
+            for (field, url) in [
+                ("slack_api_url", &g.slack_api_url),
+                ("pagerduty_url", &g.pagerduty_url),
+                ("opsgenie_api_url", &g.opsgenie_api_url),
+                ("wechat_api_url", &g.wechat_api_url),
+                ("victorops_api_url", &g.victorops_api_url),
+                ("telegram_api_url", &g.telegram_api_url),
+                ("webex_api_url", &g.webex_api_url),
+            ] {
+                if let Some(problem) = url.as_deref().and_then(receivers::url_problem) {
+                    c.field_error(field, problem);
+                }
+            }
             smtp = receivers::SmtpDefaults {
                 from: set(&g.smtp_from),
                 hello: set(&g.smtp_hello).unwrap_or_else(|| "localhost".to_owned()),
