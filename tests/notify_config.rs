@@ -408,3 +408,149 @@ fn amtool_agrees_on_which_regexes_and_matchers_are_valid() {
         );
     }
 }
+
+/// Go's toolchain (Debian's `golang-go`): its `regexp` is the oracle of matcher regexes.
+const GO: support::Needs = support::Needs {
+    what: "go",
+    probe: &["go", "version"],
+    install: "apt-get install golang-go",
+};
+
+#[test]
+fn matcher_regexes_match_as_go_regexp_does() {
+    use tradewatch::notify::matcher::{MatchOp, Matcher};
+    if !support::available("matcher_regexes_match_as_go", &[&GO]) {
+        return;
+    }
+    let patterns = [
+        "x|y",
+        ".*",
+        ".+",
+        "\\d+",
+        "\\D",
+        "\\w+",
+        "\\W",
+        "\\s",
+        "\\S+",
+        "a\\b",
+        "\\bk",
+        "[\\d]+",
+        "[\\w-]+",
+        "[^\\d]",
+        "[\\D]",
+        "[[:alpha:]]+",
+        "[[:^digit:]]+",
+        "[[:word:]]+",
+        "(?i)k",
+        "(?i)s",
+        "(?i)é",
+        "(?s).",
+        ".",
+        "a$",
+        "(?m)a$",
+        "\\pL+",
+        "\\p{Greek}",
+        "\\PL",
+        "[^a]",
+        "\\x{41}",
+        "\\x41",
+        "\\Qa.b\\E",
+        "a{,2}",
+        "a{2}",
+        "a{2,}",
+        "a{1,2}?",
+        "[]a]+",
+        "[^]a]",
+        "[a-]+",
+        "[-a]",
+        "[a&&b]+",
+        "[a~~b]+",
+        "[[]",
+        "\\.",
+        "\\\\",
+        "é+",
+        "\\u00e9",
+        "\\z",
+        "\\A.",
+        "(?U)a+",
+        "[\\s\\S]",
+        "\\pN+",
+        "[\\p{Lu}]",
+        "(a|ab)(c|bcd)",
+        "\\C",
+        "{",
+        "}",
+        "a{",
+        "a{1",
+        "x{2,1}",
+        "\\012",
+        "\\1",
+        "\\8",
+        "\\12",
+        "(?i)[k]",
+        "[\\x{41}-\\x{43}]+",
+        "[\\pL]+",
+        "\\P{Greek}",
+        "a\\z",
+        "(?i:K)a",
+        "[[:upper:]]",
+        "(?i)[[:upper:]]",
+        "\\B",
+        "x*?",
+        "[a-c--b]",
+        "\\e",
+        "\\u",
+        "\\!",
+        "[\\b]",
+        "\\v",
+        "(?i)ß",
+        "\\pZ",
+        "[^\\s]",
+        "[\\S]",
+        "(?-s:.)",
+        "(?i)\\x{212a}",
+    ];
+    let inputs: Vec<&str> = vec![
+        "", "a", "x", "y", "5", "55", "\u{663}", "é", "É", "\n", "a\n", "\u{212a}", "k", "K",
+        "\u{17f}", "s", "S", "{,2}", "aa", "aaa", "a{,2}", "x y", "A_1", "a-b", "]", "[", "-",
+        "a&b", "a~b", ".", "a.b", "\\", "ab", "abcd", "A", "\u{3b1}", "\u{391}", "\t", "{", "}",
+        "a{", "a{1", "\u{2028}", "ß",
+    ];
+    let cases: Vec<serde_json::Value> = patterns
+        .iter()
+        .map(|p| serde_json::json!({"pattern": p, "inputs": inputs}))
+        .collect();
+    let (status, stdout, stderr) = support::run_with_input(
+        "go",
+        &[
+            "run",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/go/regex_match.go"),
+        ],
+        serde_json::to_string(&cases).unwrap().as_bytes(),
+    );
+    assert!(status.success(), "{stderr}");
+    #[derive(serde::Deserialize)]
+    struct GoResult {
+        error: bool,
+        matches: Vec<bool>,
+    }
+    let results: Vec<GoResult> = serde_json::from_str(&stdout).unwrap();
+    let mut mismatches = Vec::new();
+    for (pattern, go) in patterns.iter().zip(&results) {
+        match Matcher::new(MatchOp::Regex, "a", pattern) {
+            Err(e) if !go.error => {
+                mismatches.push(format!("{pattern:?}: we refuse ({e}), Go compiles"))
+            }
+            Ok(_) if go.error => mismatches.push(format!("{pattern:?}: we compile, Go refuses")),
+            Err(_) => {}
+            Ok(m) => {
+                for (input, want) in inputs.iter().zip(&go.matches) {
+                    if m.matches_value(input) != *want {
+                        mismatches.push(format!("{pattern:?} on {input:?}: Go says {want}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

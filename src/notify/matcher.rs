@@ -373,8 +373,23 @@ fn go_syntax_problem(pattern: &str) -> Option<String> {
     while i < chars.len() {
         let c = chars[i];
         if c == '\\' {
+            let e = chars.get(i + 1).copied().unwrap_or('\\');
+            let octal_next = chars.get(i + 2).is_some_and(|d| ('0'..='7').contains(d));
+            let valid = !e.is_ascii_alphanumeric()
+                || "aftnrvxpPdDsSwWbBAzQ0".contains(e)
+                || (('1'..='7').contains(&e) && octal_next);
+            if !valid {
+                return Some(format!("invalid escape sequence: `\\{e}`"));
+            }
             i += 2;
+            if e == 'Q' {
+                while i < chars.len() && !(chars[i] == '\\' && chars.get(i + 1) == Some(&'E')) {
+                    i += 1;
+                }
+                i += 2;
+            }
             after_repeat = false;
+            lazy_allowed = false;
             continue;
         }
         if in_class {
@@ -480,6 +495,30 @@ fn go_to_rust_regex(pattern: &str) -> String {
                 out.push_str(&regex::escape(&literal));
                 continue;
             }
+            // `\p{Greek}`, `\x{41}`: copied through the brace.
+            if matches!(e, 'p' | 'P' | 'x') && chars.get(i) == Some(&'{') {
+                let end = chars[i..]
+                    .iter()
+                    .position(|&c| c == '}')
+                    .map_or(chars.len(), |p| i + p + 1);
+                out.push('\\');
+                out.push(e);
+                out.extend(&chars[i..end]);
+                i = end;
+                continue;
+            }
+            // Go's octal escapes (`\0`, `\012`), which the regex crate does not read.
+            if e.is_digit(8) {
+                let mut value = e.to_digit(8).unwrap_or(0);
+                let mut digits = 1;
+                while digits < 3 && chars.get(i).is_some_and(|d| d.is_digit(8)) {
+                    value = value * 8 + chars[i].to_digit(8).unwrap_or(0);
+                    i += 1;
+                    digits += 1;
+                }
+                out.push_str(&format!("\\x{{{value:x}}}"));
+                continue;
+            }
             if class_depth {
                 match e {
                     'd' => out.push_str("0-9"),
@@ -493,10 +532,18 @@ fn go_to_rust_regex(pattern: &str) -> String {
                         out.push(e);
                     }
                 }
-            } else if matches!(e, 'd' | 'D' | 'w' | 'W' | 's' | 'S' | 'b' | 'B') {
-                out.push_str("(?-u:\\");
-                out.push(e);
-                out.push(')');
+            } else if let Some(class) = match e {
+                'd' => Some("[0-9]"),
+                'D' => Some("[^0-9]"),
+                'w' => Some("[0-9A-Za-z_]"),
+                'W' => Some("[^0-9A-Za-z_]"),
+                's' => Some("[\\t\\n\\x0C\\r ]"),
+                'S' => Some("[^\\t\\n\\x0C\\r ]"),
+                'b' => Some("(?-u:\\b)"),
+                'B' => Some("(?-u:\\B)"),
+                _ => None,
+            } {
+                out.push_str(class);
             } else {
                 out.push('\\');
                 out.push(e);
