@@ -524,7 +524,10 @@ fn matcher_regexes_match_as_go_regexp_does() {
         "go",
         &[
             "run",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/notify/regex_match.go"),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/notify/regex_match.go"
+            ),
         ],
         serde_json::to_string(&cases).unwrap().as_bytes(),
     );
