@@ -143,9 +143,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(code))
         }
         Command::Check(CheckCommand::Config { file }) => match Config::load(&file) {
-            Ok(_) => {
-                println!("{}: valid", file.display());
-                Ok(ExitCode::SUCCESS)
+            Ok(config) => {
+                let (problems, notes) = tradewatch::roles::sidecar::check_references(&config);
+                for note in &notes {
+                    eprintln!("note: {note}");
+                }
+                if problems.is_empty() {
+                    println!("{}: valid", file.display());
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    Ok(ExitCode::from(1))
+                }
             }
             Err(e) => {
                 eprintln!("{e}");

@@ -385,3 +385,25 @@ async fn a_reload_with_a_broken_rule_file_changes_nothing_and_a_good_one_keeps_a
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[test]
+fn check_config_checks_the_rule_files_and_routing_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "notifier:\n  config:\n    route: {receiver: nobody}\n    receivers: [{name: desk}]\n",
+    );
+    std::fs::write(
+        dir.path().join("trading.rules.yml"),
+        RULES.replace("trading_kill_switch_active == 1", "sum(("),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradewatch"))
+        .args(["check", "config", &config])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("trading.rules.yml"), "the rule file: {err}");
+    assert!(err.contains("nobody"), "the undefined receiver: {err}");
+}

@@ -182,6 +182,40 @@ fn start_notifier(
     Ok(Some((notifier, task)))
 }
 
+/// What `tradewatch check config` checks beyond the file itself: the rule files its globs
+/// match, and the routing file (inline, or `config_file` when it exists here) with its
+/// templates. Gives the problems and the notes (what could not be checked here).
+pub fn check_references(config: &Config) -> (Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    if let Err(e) = load_groups(config) {
+        problems.push(e.to_string());
+    }
+    let missing = config.notifier.config_file.as_ref().and_then(|file| {
+        let path = match &config.base_dir {
+            Some(dir) => dir.join(file),
+            None => file.clone(),
+        };
+        (!path.exists()).then_some(path)
+    });
+    match missing {
+        Some(path) => notes.push(format!(
+            "notifier.config_file {} is not here; not checked",
+            path.display()
+        )),
+        None => match routing(config) {
+            Ok(Some(am)) => {
+                if let Err(e) = notification_templates(&am) {
+                    problems.push(e.to_string());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => problems.push(e.to_string()),
+        },
+    }
+    (problems, notes)
+}
+
 /// Where the sidecar's data comes from.
 pub enum DataSource {
     /// `sidecar.scrape.targets`.
