@@ -750,25 +750,57 @@ async fn engine_only_against_the_real_exporter() {
     use tradewatch::exporter::registry::sample_names;
     use tradewatch::exporter::{Catalog, Registry};
 
+    // An exporter that wants an ingest token and watches the demo's model files.
     let data = tempfile::tempdir().unwrap();
-    let exporter = support::Exporter::start(data.path()).await;
     let artifacts = tempfile::tempdir().unwrap();
-    let mut command = Command::new(support::BIN);
-    command
-        .args(["demo", "--engine-only", "--url", &exporter.url("")])
-        .args([
-            "--speed",
-            E2E_SPEED,
-            "--duration",
-            E2E_DURATION,
-            "--seed",
-            "4",
-        ])
-        .arg("--artifacts-dir")
-        .arg(artifacts.path())
-        .env_remove("TRADEWATCH_TOKEN")
-        .env_remove("TRADEWATCH_URL")
-        .env("NO_COLOR", "1");
+    let token = data.path().join("ingest.token");
+    std::fs::write(&token, "demo-s3cret\n").unwrap();
+    let quoted = |p: &std::path::Path| serde_json::to_string(&p.display().to_string()).unwrap();
+    let config = data.path().join("tradewatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  auth:\n    ingest_token_file: {}\n\
+             exporter:\n  collectors:\n    files: [{{name: models, paths: [{}], interval: 1s, timeout: 1s}}]\n",
+            quoted(&token),
+            quoted(&artifacts.path().join("models/*.json")),
+        ),
+    )
+    .unwrap();
+    let exporter =
+        support::Exporter::start_with(data.path(), &["--config", config.to_str().unwrap()]).await;
+    let demo_command = |extra: &[&str]| {
+        let mut command = Command::new(support::BIN);
+        command
+            .args(["demo", "--engine-only", "--url", &exporter.url("")])
+            .args(extra)
+            .env_remove("TRADEWATCH_TOKEN")
+            .env_remove("TRADEWATCH_URL")
+            .env("NO_COLOR", "1");
+        command
+    };
+
+    // Without the token, the demo stops at once and says why.
+    let out = demo_command(&["--duration", "1s"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the exporter refused the events with status 401"),
+        "{stderr}"
+    );
+
+    let command = demo_command(&[
+        "--speed",
+        E2E_SPEED,
+        "--duration",
+        E2E_DURATION,
+        "--seed",
+        "4",
+        "--token-file",
+        token.to_str().unwrap(),
+        "--artifacts-dir",
+        artifacts.path().to_str().unwrap(),
+    ]);
     let started = Instant::now();
     let mut demo = support::Process::spawn("tradewatch demo", command);
     let status = loop {
@@ -915,11 +947,31 @@ async fn engine_only_against_the_real_exporter() {
         && e["strategy"] == LOSING_STRATEGY
         && e["daily"].as_f64().unwrap() < -limit));
 
-    // The artifact files: two fresh, one two days old.
+    // The file-freshness collector sees the model files: two fresh, one two days old.
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
+    let text = exporter.text().await;
+    let collected = support::samples(&text, &["trading_artifact_updated_timestamp_seconds"]);
+    assert_eq!(collected.len(), artifact_paths().len(), "{collected:?}");
+    for path in artifact_paths() {
+        let artifact = artifacts.path().join(path).display().to_string();
+        let modified = support::value_of(
+            &collected,
+            "trading_artifact_updated_timestamp_seconds",
+            &[("artifact", &artifact)],
+        )
+        .unwrap_or_else(|| panic!("{artifact} not collected: {collected:?}"));
+        let age = now - modified;
+        if path == STALE_ARTIFACT {
+            assert!(age > ARTIFACT_ALERT_AFTER, "{path}: {age}");
+        } else {
+            assert!((0.0..60.0).contains(&age), "{path}: {age}");
+        }
+    }
+
+    // The files themselves.
     for path in artifact_paths() {
         let modified = std::fs::metadata(artifacts.path().join(path))
             .unwrap()
