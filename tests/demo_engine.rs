@@ -430,6 +430,84 @@ fn orders_fills_and_portfolio_look_like_trading() {
     );
 }
 
+/// Outside its scripted incidents the session stays under the rule pack's thresholds, so the
+/// alerts a demo shows are the ones the timeline names.
+#[test]
+fn steady_state_stays_under_the_alert_thresholds() {
+    const LONG: f64 = 1800.0;
+    let events = play(31, LONG).events;
+    // Each event type's events with their times, once.
+    let mut typed: BTreeMap<&str, Vec<(f64, &Value)>> = BTreeMap::new();
+    for e in &events {
+        typed
+            .entry(e["type"].as_str().unwrap())
+            .or_default()
+            .push((t(e), e));
+    }
+    let window = |kind: &str, from: f64, to: f64| {
+        let all = &typed[kind];
+        let start = all.partition_point(|(at, _)| *at < from);
+        let end = all.partition_point(|(at, _)| *at < to);
+        all[start..end].iter().map(|(_, e)| *e)
+    };
+    let mut end = 300.0;
+    while end <= LONG {
+        // TradingOrderFailureRatioHigh: rejected and failed over finished orders above 10 %.
+        let mut by_venue: BTreeMap<(&str, &str), (u32, u32)> = BTreeMap::new();
+        for e in window("order", end - 300.0, end) {
+            let key = (e["engine"].as_str().unwrap(), e["venue"].as_str().unwrap());
+            let entry = by_venue.entry(key).or_default();
+            match e["status"].as_str().unwrap() {
+                "rejected" | "failed" => {
+                    entry.0 += 1;
+                    entry.1 += 1;
+                }
+                "filled" | "cancelled" => entry.1 += 1,
+                _ => {}
+            }
+        }
+        for (key, (bad, finished)) in by_venue {
+            assert!(
+                f64::from(bad) <= 0.1 * f64::from(finished),
+                "{key:?} to {end}: {bad}/{finished}"
+            );
+        }
+        // TradingApiErrorBurst: 10 errors of one API in a minute, outside the scripted burst.
+        if end - 60.0 >= API_ERRORS_END {
+            let mut by_api: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+            for e in window("api_call", end - 60.0, end).filter(|e| e["ok"] == false) {
+                let key = (e["engine"].as_str().unwrap(), e["api"].as_str().unwrap());
+                *by_api.entry(key).or_default() += 1;
+            }
+            assert!(by_api.values().all(|n| *n < 10), "to {end}: {by_api:?}");
+        }
+        end += 30.0;
+    }
+    // TradingDailyLossWarning: a loss of 80 % of the limit, outside the scripted slide.
+    for (engine, _) in engines() {
+        for (at, sum, _, limit) in daily_pnl(&events, engine) {
+            if !(LOSS_SLIDE..LOSS_RECOVERED).contains(&at) || engine != INCIDENT_ENGINE {
+                assert!(sum > -0.8 * limit, "{engine} at {at}: {sum}");
+            }
+        }
+    }
+    // TradingPortfolioDriftHigh and TradingRebalanceFailed.
+    for e in window("rebalance", 0.0, LONG) {
+        assert!(e["drift_max_ratio"].as_f64().unwrap() <= 0.05, "{e}");
+        assert_ne!(e["result"], "failed");
+    }
+    // TradingOrderLatencyP95High (0.5 s) and TradingCycleSlow (5 s).
+    let p95 = |kind: &'static str, field: &str| {
+        let mut values: Vec<f64> = window(kind, 0.0, LONG)
+            .filter_map(|e| e[field].as_f64())
+            .collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() * 95 / 100]
+    };
+    assert!(p95("order", "latency_seconds") < 0.5);
+    assert!(p95("cycle", "duration_seconds") < 5.0);
+}
+
 #[test]
 fn data_provider_fails_now_and_then() {
     let events = play(19, 600.0).events;
