@@ -1085,3 +1085,14 @@ fn readme_names_every_step_of_the_timeline() {
         );
     }
 }
+
+#[test]
+fn the_whole_demo_says_it_is_not_there_yet() {
+    let (status, stdout, stderr) = support::run_with_input(support::BIN, &["demo"], b"");
+    assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("not available yet")
+            && stderr.contains("tradewatch demo --engine-only --url URL"),
+        "{stderr}"
+    );
+}
