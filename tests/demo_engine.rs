@@ -1085,22 +1085,3 @@ fn readme_names_every_step_of_the_timeline() {
         );
     }
 }
-
-#[test]
-fn the_whole_demo_says_it_is_not_there_yet() {
-    // In a folder of its own: the whole demo, once there, writes its files where it runs.
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(support::BIN)
-        .arg("demo")
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("not available yet")
-            && stderr.contains("tradewatch demo --engine-only --url URL"),
-        "{stderr}"
-    );
-}
