@@ -355,3 +355,51 @@ async fn a_dead_notification_is_listed_retried_and_logged() {
         "{lines:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exporter_and_sidecar_as_two_processes_notify_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, received) = receiver().await;
+    let exporter = Exporter::start(&dir.path().join("exporter")).await;
+    let config = write_files(dir.path(), &hook);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replace(
+        "  self: {job: tradewatch, instance: 'trading-box:9470'}\n",
+        &format!(
+            "  scrape: {{targets: [{{url: '{}', job: tradewatch}}]}}\n",
+            exporter.url("/metrics")
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let sidecar = Exporter::start_role(
+        "sidecar",
+        &dir.path().join("sidecar"),
+        &["--config", &config],
+    )
+    .await;
+    // The sidecar follows the exporter's change long poll: no need to wait for a scrape.
+    let sent_at = Instant::now();
+    exporter
+        .post(&[json!({"type": "kill_switch", "engine": "alpha", "active": true})])
+        .await;
+    let got = wait_for(&received, 1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "no notification\n{}", sidecar.log());
+    assert!(sent_at.elapsed() < Duration::from_secs(3));
+    let body = &got[0].1;
+    assert_eq!(body["status"], "firing");
+    assert_eq!(
+        body["alerts"][0]["labels"]["alertname"],
+        "TradingKillSwitchActive"
+    );
+    assert_eq!(body["alerts"][0]["labels"]["job"], "tradewatch");
+    assert_eq!(
+        body["alerts"][0]["labels"]["instance"],
+        exporter.addr.to_string()
+    );
+    exporter
+        .post(&[json!({"type": "kill_switch", "engine": "alpha", "active": false})])
+        .await;
+    let got = wait_for(&received, 2, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 2, "no resolved notification\n{}", sidecar.log());
+    assert_eq!(got[1].1["status"], "resolved");
+}
