@@ -247,7 +247,7 @@ async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
     let config = write_config(
         dir.path(),
         &format!(
-            "  scrape:\n    interval: 200ms\n    timeout: 200ms\n    targets: [{{url: '{}', job: tradewatch}}]\n",
+            "  store: {{keep: ['{{__name__=~\"process_.*\"}}']}}\n  scrape:\n    interval: 200ms\n    timeout: 200ms\n    targets: [{{url: '{}', job: tradewatch}}]\n",
             exporter.url("/metrics")
         ),
     );

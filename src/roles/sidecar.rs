@@ -242,6 +242,7 @@ pub struct SidecarParts {
     sink: Arc<dyn AlertSink>,
     settings: Settings,
     telemetry: Arc<Telemetry>,
+    filter: crate::scrape::filter::FilterHandle,
     data_dir: PathBuf,
     /// The alert log.
     pub log: Arc<AlertLog>,
@@ -267,6 +268,10 @@ impl SidecarParts {
     ) -> Result<SidecarParts, RoleError> {
         let groups = load_groups(config)?;
         let retention = reach(&groups);
+        let filter = crate::scrape::filter::handle(
+            crate::scrape::filter::SeriesFilter::for_rules(&groups, &config.sidecar.store.keep)
+                .map_err(|message| RoleError::Rules { message })?,
+        );
         let store = Arc::new(Store::new(StoreOptions {
             retention_ms: i64::try_from(retention.as_millis()).unwrap_or(i64::MAX),
         }));
@@ -344,6 +349,7 @@ impl SidecarParts {
                     store.clone(),
                     Some(telemetry.clone()),
                     Some(Arc::new(move || trigger.current().trigger_all())),
+                    Some(filter.clone()),
                 )
                 .map_err(|e| RoleError::Rules {
                     message: format!("sidecar.scrape: {e}"),
@@ -356,7 +362,8 @@ impl SidecarParts {
                 instance,
             } => {
                 let (stop, stopped) = watch::channel(false);
-                let source = LocalSource::new(registries, &config.sidecar.self_.job, &instance);
+                let source = LocalSource::new(registries, &config.sidecar.self_.job, &instance)
+                    .with_filter(filter.clone());
                 let task = tokio::spawn(feed(
                     source,
                     store.clone(),
@@ -380,6 +387,7 @@ impl SidecarParts {
             sink,
             settings,
             telemetry,
+            filter,
             data_dir: config.storage.data_dir.clone(),
             log,
             tasks,
@@ -399,6 +407,9 @@ impl SidecarParts {
     /// removing the notifier) are named in the error when they changed.
     pub async fn reload(&mut self, config: &Config, external_url: &str) -> Result<(), RoleError> {
         let groups = load_groups(config)?;
+        let filter =
+            crate::scrape::filter::SeriesFilter::for_rules(&groups, &config.sidecar.store.keep)
+                .map_err(|message| RoleError::Rules { message })?;
         let notifier = match (&self.notifier, routing(config)?) {
             (Some(_), Some(am)) => {
                 let templates = notification_templates(&am)?;
@@ -444,6 +455,7 @@ impl SidecarParts {
         if let (Some(n), Some((am, channels))) = (&self.notifier, notifier) {
             n.reload(am, channels, chrono::Utc::now());
         }
+        *self.filter.write().expect("filter lock") = Arc::new(filter);
         self.settings = settings;
         tracing::info!(groups = group_count, carried, "Configuration reloaded.");
         Ok(())

@@ -31,19 +31,24 @@ impl Scraper {
         store: Arc<Store>,
         telemetry: Option<Arc<Telemetry>>,
     ) -> Result<Scraper, ScrapeError> {
-        Scraper::start_with(config, store, telemetry, None)
+        Scraper::start_with(config, store, telemetry, None, None)
     }
 
-    /// [`Scraper::start`], calling `on_change` after each scrape a target's change triggered.
+    /// [`Scraper::start`], calling `on_change` after each scrape a target's change triggered
+    /// and keeping only the series `filter` keeps.
     pub fn start_with(
         config: &ScrapeConfig,
         store: Arc<Store>,
         telemetry: Option<Arc<Telemetry>>,
         on_change: Option<OnChange>,
+        filter: Option<super::filter::FilterHandle>,
     ) -> Result<Scraper, ScrapeError> {
         let mut targets = Vec::with_capacity(config.targets.len());
         for t in &config.targets {
-            let target = Target::new(t, config)?;
+            let mut target = Target::new(t, config)?;
+            if let Some(f) = &filter {
+                target = target.with_filter(f.clone());
+            }
             targets.push(match &telemetry {
                 Some(telemetry) => target.with_telemetry(telemetry.clone()),
                 None => target,

@@ -91,6 +91,7 @@ pub struct Target {
     body_limit: usize,
     client: reqwest::Client,
     telemetry: Option<Arc<Telemetry>>,
+    filter: Option<super::filter::FilterHandle>,
     previous: Mutex<HashSet<Labels>>,
     cache: Mutex<LabelsCache>,
 }
@@ -142,6 +143,7 @@ impl Target {
             body_limit: DEFAULT_BODY_LIMIT,
             client,
             telemetry: None,
+            filter: None,
             previous: Mutex::new(HashSet::new()),
             cache: Mutex::new(LabelsCache::default()),
         })
@@ -150,6 +152,13 @@ impl Target {
     /// Sets the largest (uncompressed) body accepted.
     pub fn with_body_limit(mut self, bytes: usize) -> Target {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Keeps only the series `filter` keeps (what rules can read); `up` and the `scrape_*`
+    /// series are always kept.
+    pub fn with_filter(mut self, filter: super::filter::FilterHandle) -> Target {
+        self.filter = Some(filter);
         self
     }
 
@@ -462,7 +471,14 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
     match scraped {
         Ok(samples) => {
             report.samples = samples.len();
+            let filter = target
+                .filter
+                .as_ref()
+                .map(|f| f.read().expect("filter lock").clone());
             for s in samples {
+                if filter.as_ref().is_some_and(|f| !f.keeps(&s.labels)) {
+                    continue;
+                }
                 if store.append(&s.labels, s.t.unwrap_or(now_ms), s.v).is_err() {
                     report.refused += 1;
                 }
