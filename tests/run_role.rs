@@ -247,7 +247,7 @@ async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
     let config = write_config(
         dir.path(),
         &format!(
-            "  store: {{keep: ['{{__name__=~\"process_.*\"}}']}}\n  scrape:\n    interval: 200ms\n    timeout: 200ms\n    targets: [{{url: '{}', job: tradewatch}}]\n",
+            "  store: {{keep: ['{{__name__=~\"process_.*\"}}']}}\n  scrape:\n    interval: 2s\n    timeout: 1s\n    targets: [{{url: '{}', job: tradewatch}}]\n",
             exporter.url("/metrics")
         ),
     );
@@ -257,10 +257,31 @@ async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
         &["--config", &config],
     )
     .await;
+    // Let the first scrape see the exporter's change header, then change a gauge: the sidecar
+    // follows the long poll and scrapes well within half its 2 s interval.
+    let started = Instant::now();
+    while get_json(&sidecar, "/api/v1/query?query=up").await["data"]["result"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no first scrape"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let posted = Instant::now();
     exporter.post(&[kill_switch(true)]).await;
     let alert = firing(&sidecar, "TradingKillSwitchActive", Duration::from_secs(10))
         .await
         .unwrap_or_else(|| panic!("no firing alert\n{}", sidecar.log()));
+    assert!(
+        posted.elapsed() < Duration::from_secs(1),
+        "fired {:?} after the change",
+        posted.elapsed()
+    );
     assert_eq!(alert["labels"]["job"], "tradewatch");
     assert_eq!(alert["labels"]["instance"], exporter.addr.to_string());
     let up = get_json(&sidecar, "/api/v1/query?query=up").await;

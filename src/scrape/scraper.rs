@@ -104,11 +104,15 @@ pub fn first_scrape_delay(labels_hash: u64, interval: Duration, now: Duration) -
 }
 
 /// Holds a tradewatch exporter's long poll open and signals `changed` each time its change
-/// counter moves; gives up (leaving the interval alone) when the target does not offer it.
+/// counter moves, while the target's scrapes say it offers one ([`super::target::CHANGES_HEADER`]).
 async fn follow_changes(target: Arc<Target>, changed: Arc<tokio::sync::Notify>) {
     // The first answer may report changes from before this process: one scrape too many.
     let mut seq = 0;
     loop {
+        if !target.has_changes() {
+            tokio::time::sleep(target.interval().max(Duration::from_millis(100))).await;
+            continue;
+        }
         match target.wait_for_change(seq).await {
             Ok(Some(now)) => {
                 if now > seq {
@@ -116,8 +120,8 @@ async fn follow_changes(target: Arc<Target>, changed: Arc<tokio::sync::Notify>) 
                 }
                 seq = now;
             }
-            Ok(None) => return,
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            // Offered, then not: an older exporter behind the same address; look again later.
+            Ok(None) | Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
 }

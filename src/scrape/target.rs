@@ -79,6 +79,9 @@ impl ScrapeError {
     }
 }
 
+/// The response header of a tradewatch exporter's `/metrics` that names its change long poll.
+pub const CHANGES_HEADER: &str = "x-tradewatch-changes";
+
 /// A configured target ready to scrape, with the series its previous scrape saw.
 pub struct Target {
     url: reqwest::Url,
@@ -92,6 +95,8 @@ pub struct Target {
     client: reqwest::Client,
     telemetry: Option<Arc<Telemetry>>,
     filter: Option<super::filter::FilterHandle>,
+    /// Its last successful scrape carried [`CHANGES_HEADER`].
+    has_changes: std::sync::atomic::AtomicBool,
     previous: Mutex<HashSet<Labels>>,
     cache: Mutex<LabelsCache>,
 }
@@ -144,6 +149,7 @@ impl Target {
             client,
             telemetry: None,
             filter: None,
+            has_changes: std::sync::atomic::AtomicBool::new(false),
             previous: Mutex::new(HashSet::new()),
             cache: Mutex::new(LabelsCache::default()),
         })
@@ -181,6 +187,11 @@ impl Target {
     /// Time between scrapes.
     pub fn interval(&self) -> Duration {
         self.interval
+    }
+
+    /// Whether the target's last scrape said it offers the change long poll.
+    pub fn has_changes(&self) -> bool {
+        self.has_changes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits for a tradewatch exporter's change counter to pass `after` (its long poll
@@ -235,6 +246,10 @@ impl Target {
         if response.status() != reqwest::StatusCode::OK {
             return Err(ScrapeError::Status(response.status()));
         }
+        self.has_changes.store(
+            response.headers().contains_key(CHANGES_HEADER),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
