@@ -87,32 +87,7 @@ pub enum OutboxError {
     Task(String),
 }
 
-/// The kinds of integration a receiver can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum IntegrationKind {
-    /// An `email_configs` entry.
-    Email,
-    /// A `webhook_configs` entry.
-    Webhook,
-}
-
-impl IntegrationKind {
-    /// `email` or `webhook`, Alertmanager's integration names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IntegrationKind::Email => "email",
-            IntegrationKind::Webhook => "webhook",
-        }
-    }
-
-    fn parse(s: &str) -> Option<IntegrationKind> {
-        match s {
-            "email" => Some(IntegrationKind::Email),
-            "webhook" => Some(IntegrationKind::Webhook),
-            _ => None,
-        }
-    }
-}
+pub use super::config::IntegrationKind;
 
 /// One integration of one receiver: `webhook[0]` of `ops`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -15,9 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::config::{
-    AlertmanagerConfig, EmailConfig, IntegrationKey, IntegrationKind as ConfigKind,
-};
+use super::config::{AlertmanagerConfig, EmailConfig, IntegrationKey};
 use super::dispatch::{Dispatcher, DispatcherState, Flush, GroupState, NflogEntry};
 use super::email::{
     ALERTMANAGER_HTML, Email, EmailTarget, EmailTransport, SmtpAuth, SmtpTls, SmtpTlsConfig,
@@ -61,13 +59,6 @@ pub enum NotifierError {
     /// A stored row does not read back.
     #[error("state database holds bad notifier state: {0}")]
     Corrupt(String),
-}
-
-fn kind(k: ConfigKind) -> IntegrationKind {
-    match k {
-        ConfigKind::Email => IntegrationKind::Email,
-        ConfigKind::Webhook => IntegrationKind::Webhook,
-    }
 }
 
 fn read_secret(path: &Path) -> Result<Secret, String> {
@@ -224,7 +215,7 @@ pub fn outbox_settings(am: &AlertmanagerConfig, notifier: &NotifierConfig) -> Ou
             integrations: r
                 .integrations()
                 .into_iter()
-                .map(|(k, _)| (kind(k.kind), k.index))
+                .map(|(k, _)| (k.kind, k.index))
                 .collect(),
         })
     });
@@ -423,7 +414,7 @@ impl Notifier {
                 }
                 let target = IntegrationRef::new(
                     &n.receiver,
-                    kind(delivery.integration.kind),
+                    delivery.integration.kind,
                     delivery.integration.index,
                 );
                 match Outbox::enqueue(&tx, &n, &target, self.max_age, now) {

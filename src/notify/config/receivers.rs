@@ -39,6 +39,15 @@ impl IntegrationKind {
             IntegrationKind::Webhook => "webhook",
         }
     }
+
+    /// The kind named `email` or `webhook`.
+    pub fn parse(s: &str) -> Option<IntegrationKind> {
+        match s {
+            "email" => Some(IntegrationKind::Email),
+            "webhook" => Some(IntegrationKind::Webhook),
+            _ => None,
+        }
+    }
 }
 
 /// One integration of a receiver: its kind and its index among the receiver's configs of that
