@@ -1,6 +1,7 @@
 //! The alert sidecar's parts, started and stopped together: rule files loaded, the store, the
-//! data source (scrape targets, or the process's own registries under `run`), the rule
-//! evaluation loops, `state.db` and the alert log, and forwarding to Alertmanagers.
+//! data source (scrape targets, the process's own registries under `run`, or a remote
+//! Prometheus API with remote write), the rule evaluation loops, `state.db` and the alert log,
+//! and forwarding to Alertmanagers.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -15,13 +16,17 @@ use crate::alerts::forward::{FanOut, Forwarder};
 use crate::alerts::log::AlertLog;
 use crate::alerts::persist::AlertDb;
 use crate::config::Config;
+use crate::config::sidecar::RemoteConfig;
 use crate::exporter::Registry;
 use crate::notify::config::AlertmanagerConfig;
 use crate::notify::pipeline::{self, Notifier, NotifierTask};
 use crate::promql::Engine;
+use crate::remote::{Auth, QueryClient, RemoteWriter};
 use crate::rules::rule::CompiledRule;
 use crate::rules::schedule::now_ms;
-use crate::rules::{AlertSink, Group, RuleFile, Rules, RulesTask, Settings, compile};
+use crate::rules::{
+    AlertSink, Evaluate, Group, RuleFile, Rules, RulesTask, SampleSink, Settings, compile,
+};
 use crate::scrape::local::LocalSource;
 use crate::scrape::scraper::Scraper;
 use crate::store::{Store, StoreOptions};
@@ -196,6 +201,67 @@ pub enum DataSource {
         /// The `instance` label of the process's series.
         instance: String,
     },
+    /// `sidecar.remote`: expressions evaluated by a Prometheus-compatible API; what rules
+    /// write also goes out by remote write when `write_url` is set.
+    Remote(RemoteConfig),
+}
+
+impl DataSource {
+    /// The source `sidecar` names for the `sidecar` command: remote when `sidecar.remote` is
+    /// set, else the scrape targets.
+    pub fn configured(config: &Config) -> DataSource {
+        match &config.sidecar.remote {
+            Some(remote) => DataSource::Remote(remote.clone()),
+            None => DataSource::Scrape,
+        }
+    }
+}
+
+/// Refuses recording rules when nothing would receive their results: in remote mode they go out
+/// by remote write only, so without `write_url` each one is named.
+pub fn check_remote_write(groups: &[Group], remote: &RemoteConfig) -> Result<(), RoleError> {
+    if remote.write_url.is_some() {
+        return Ok(());
+    }
+    let refused: Vec<String> = groups
+        .iter()
+        .flat_map(|g| {
+            g.rules.iter().filter_map(move |rule| match rule {
+                CompiledRule::Recording(r) => Some(format!(
+                    "{}: group {:?}: recording rule {:?} needs sidecar.remote.write_url: in remote mode recording-rule results are written with remote write",
+                    g.file, g.name, r.record
+                )),
+                CompiledRule::Alerting(_) => None,
+            })
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(RoleError::Rules {
+            message: refused.join("\n"),
+        })
+    }
+}
+
+/// The remote query client and, with `write_url`, the remote writer.
+fn start_remote(
+    remote: &RemoteConfig,
+) -> Result<(Arc<QueryClient>, Option<Arc<RemoteWriter>>), RoleError> {
+    let err = |e: crate::remote::RemoteError| RoleError::Rules {
+        message: format!("sidecar.remote: {e}"),
+    };
+    let client = QueryClient::new(remote).map_err(err)?;
+    let writer = match &remote.write_url {
+        Some(url) => {
+            let auth = Auth::load(&remote.auth).map_err(|e| err(e.into()))?;
+            Some(Arc::new(
+                RemoteWriter::start(url, auth, remote.timeout.as_duration()).map_err(err)?,
+            ))
+        }
+        None => None,
+    };
+    Ok((Arc::new(client), writer))
 }
 
 /// The sidecar's running parts.
@@ -207,6 +273,8 @@ pub struct SidecarParts {
     tasks: RulesTask,
     scraper: Option<Scraper>,
     local: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    /// The remote writer, in remote mode with `write_url`.
+    pub writer: Option<Arc<RemoteWriter>>,
     forwarder: Option<Arc<Forwarder>>,
     /// The notifier, when `notifier` names a routing file.
     pub notifier: Option<Arc<Notifier>>,
@@ -225,6 +293,13 @@ impl SidecarParts {
         source: DataSource,
     ) -> Result<SidecarParts, RoleError> {
         let groups = load_groups(config)?;
+        let remote = match &source {
+            DataSource::Remote(remote) => {
+                check_remote_write(&groups, remote)?;
+                Some(start_remote(remote)?)
+            }
+            _ => None,
+        };
         let retention = reach(&groups);
         let store = Arc::new(Store::new(StoreOptions {
             retention_ms: i64::try_from(retention.as_millis()).unwrap_or(i64::MAX),
@@ -273,7 +348,7 @@ impl SidecarParts {
             outage_tolerance: config.sidecar.outage_tolerance.as_duration(),
         };
         let group_count = groups.len();
-        let rules = Arc::new(Rules::new(
+        let mut rules = Rules::new(
             groups,
             Engine::default(),
             store.clone(),
@@ -282,7 +357,18 @@ impl SidecarParts {
             Some(log.clone()),
             Some(Arc::new(FanOut(sinks)) as Arc<dyn AlertSink>),
             Some(telemetry.clone()),
-        ));
+        );
+        let writer = match remote {
+            Some((client, writer)) => {
+                rules = rules.with_remote(
+                    client as Arc<dyn Evaluate>,
+                    writer.clone().map(|w| w as Arc<dyn SampleSink>),
+                );
+                writer
+            }
+            None => None,
+        };
+        let rules = Arc::new(rules);
         let restored = {
             let rules = rules.clone();
             tokio::task::spawn_blocking(move || rules.restore(now_ms()))
@@ -322,6 +408,10 @@ impl SidecarParts {
                 ));
                 (None, Some((stop, task)))
             }
+            DataSource::Remote(remote) => {
+                tracing::info!(url = %remote.url, write_url = ?remote.write_url, "Rules evaluate on a remote API.");
+                (None, None)
+            }
         };
         let tasks = rules.start();
         let housekeeping = tokio::spawn(housekeeping(log));
@@ -335,6 +425,7 @@ impl SidecarParts {
             tasks,
             scraper,
             local,
+            writer,
             forwarder,
             notifier,
             notifier_task,
@@ -352,6 +443,9 @@ impl SidecarParts {
             let _ = task.await;
         }
         self.tasks.stop().await;
+        if let Some(writer) = &self.writer {
+            writer.stop().await;
+        }
         if let Some(task) = self.notifier_task {
             task.stop().await;
         }
