@@ -380,4 +380,160 @@ mod tests {
         assert_eq!(seconds(-1), "-0.001");
         assert_eq!(millis(1435781451.781), 1_435_781_451_781);
     }
+
+    use std::sync::{Arc, Mutex};
+
+    use crate::config::sidecar::{BasicAuth, RemoteAuth};
+    use crate::model::PromDuration;
+
+    /// What the fake API saw: method, `Authorization`, and the query parameters.
+    type Seen = Arc<Mutex<Vec<(String, Option<String>, String)>>>;
+
+    /// A query API on loopback that refuses POST with 405 when `post_allowed` is false and
+    /// answers every query with a one-sample vector of the query's `time`.
+    async fn api(post_allowed: bool) -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let handler = move |method: axum::http::Method,
+                            headers: axum::http::HeaderMap,
+                            uri: axum::http::Uri,
+                            body: String| {
+            let record = record.clone();
+            async move {
+                let params = if method == axum::http::Method::POST {
+                    body
+                } else {
+                    uri.query().unwrap_or_default().to_owned()
+                };
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                record
+                    .lock()
+                    .unwrap()
+                    .push((method.to_string(), auth, params.clone()));
+                if method == axum::http::Method::POST && !post_allowed {
+                    return (axum::http::StatusCode::METHOD_NOT_ALLOWED, String::new());
+                }
+                let time = url::form_urlencoded::parse(params.as_bytes())
+                    .find(|(k, _)| k == "time")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let body = format!(
+                    r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"a":"b"}},"value":[{time},"7"]}}]}}}}"#
+                );
+                (axum::http::StatusCode::OK, body)
+            }
+        };
+        let app = axum::Router::new().route("/api/v1/query", axum::routing::any(handler));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    fn config(url: &str, auth: RemoteAuth, timeout: PromDuration) -> RemoteConfig {
+        RemoteConfig {
+            url: url.to_owned(),
+            auth,
+            timeout,
+            write_url: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn queries_post_with_basic_auth_and_fall_back_to_get() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("password");
+        std::fs::write(&password, "pa55\n").unwrap();
+        let auth = RemoteAuth {
+            bearer_token_file: None,
+            basic_auth: Some(BasicAuth {
+                username: "rules".to_owned(),
+                password_file: Some(password),
+                password_env: None,
+            }),
+        };
+        for post_allowed in [true, false] {
+            let (url, seen) = api(post_allowed).await;
+            let client =
+                QueryClient::new(&config(&url, auth.clone(), PromDuration::from_secs(3))).unwrap();
+            let expr = crate::promql::parse("sum(up)").unwrap();
+            // Through the rule seam, from a blocking thread as the rule loops call it.
+            let value = tokio::task::spawn_blocking(move || {
+                client.instant(&expr, "sum(up)", 1_700_000_000_250)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            assert_eq!(
+                value,
+                Value::Vector(vec![InstantSample {
+                    labels: Labels::from_pairs([("a", "b")]),
+                    t: 1_700_000_000_250,
+                    f: 7.0,
+                }])
+            );
+            let seen = seen.lock().unwrap();
+            let methods: Vec<&str> = seen.iter().map(|(m, _, _)| m.as_str()).collect();
+            assert_eq!(
+                methods,
+                if post_allowed {
+                    vec!["POST"]
+                } else {
+                    vec!["POST", "GET"]
+                }
+            );
+            for (_, auth, params) in seen.iter() {
+                // base64("rules:pa55")
+                assert_eq!(auth.as_deref(), Some("Basic cnVsZXM6cGE1NQ=="));
+                assert_eq!(
+                    params,
+                    "query=sum%28up%29&time=1700000000.250&timeout=3000ms"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_does_not_answer_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        // Accepts connections and never answers.
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let client = QueryClient::new(&config(
+            &url,
+            RemoteAuth::default(),
+            PromDuration::from_millis(200),
+        ))
+        .unwrap();
+        let err = client.query("up", 0).await.unwrap_err();
+        assert_eq!(err.to_string(), "remote query timed out after 200ms");
+        held.abort();
+    }
+
+    #[tokio::test]
+    async fn a_missing_secret_is_named() {
+        let auth = RemoteAuth {
+            bearer_token_file: Some("/nonexistent/token".into()),
+            basic_auth: None,
+        };
+        let err = QueryClient::new(&config(
+            "http://127.0.0.1:9",
+            auth,
+            PromDuration::from_secs(1),
+        ))
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.starts_with("failed to read sidecar.remote bearer token file /nonexistent/token: "),
+            "{err}"
+        );
+    }
 }

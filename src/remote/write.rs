@@ -477,4 +477,122 @@ mod tests {
         );
         assert_eq!(decode(&raw).len(), 500);
     }
+
+    /// The requests a [`Receiver`] got: headers and body.
+    type Requests = Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+    /// A remote-write receiver on loopback that answers with the statuses queued in it (then
+    /// 204) and keeps every request's headers and body.
+    struct Receiver {
+        url: String,
+        replies: Arc<Mutex<VecDeque<u16>>>,
+        requests: Requests,
+        server: tokio::task::JoinHandle<()>,
+    }
+
+    impl Receiver {
+        async fn start(replies: &[u16]) -> Receiver {
+            let replies = Arc::new(Mutex::new(replies.iter().copied().collect::<VecDeque<_>>()));
+            let requests = Arc::new(Mutex::new(Vec::new()));
+            let (r, q) = (replies.clone(), requests.clone());
+            let app = axum::Router::new().route(
+                "/api/v1/write",
+                axum::routing::post(
+                    move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                        q.lock().unwrap().push((headers, body.to_vec()));
+                        let status = r.lock().unwrap().pop_front().unwrap_or(204);
+                        axum::http::StatusCode::from_u16(status).unwrap()
+                    },
+                ),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+            let server = tokio::spawn(async move {
+                axum::serve(listener, app).await.unwrap();
+            });
+            Receiver {
+                url,
+                replies,
+                requests,
+                server,
+            }
+        }
+    }
+
+    /// Polls `writer` until `done` holds for its stats, for at most ten seconds.
+    async fn until(writer: &RemoteWriter, done: impl Fn(&WriteStats) -> bool) -> WriteStats {
+        let started = std::time::Instant::now();
+        loop {
+            let stats = writer.stats();
+            if done(&stats) || started.elapsed() > Duration::from_secs(10) {
+                return stats;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_writer_retries_5xx_and_429_and_drops_what_a_4xx_refuses() {
+        let receiver = Receiver::start(&[503, 429, 204, 400]).await;
+        let auth = Auth::Bearer(crate::config::Secret::new("s3cret"));
+        let writer = RemoteWriter::start(&receiver.url, auth, Duration::from_secs(5)).unwrap();
+        let alert = s(&[("__name__", "ALERTS"), ("alertname", "X")], 1_000, 1.0);
+        writer.send(vec![alert.clone()]);
+        let stats = until(&writer, |s| s.sent == 1).await;
+        assert_eq!(
+            stats,
+            WriteStats {
+                sent: 1,
+                dropped: 0,
+                retries: 2
+            }
+        );
+        {
+            let requests = receiver.requests.lock().unwrap();
+            assert_eq!(requests.len(), 3);
+            for (headers, body) in requests.iter() {
+                let h = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
+                assert_eq!(h("content-encoding"), "snappy");
+                assert_eq!(h("content-type"), "application/x-protobuf");
+                assert_eq!(h("x-prometheus-remote-write-version"), "0.1.0");
+                assert_eq!(h("authorization"), "Bearer s3cret");
+                let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+                assert_eq!(raw, encode(std::slice::from_ref(&alert)));
+            }
+        }
+        writer.send(vec![s(&[("__name__", "r")], 2_000, 3.0)]);
+        let stats = until(&writer, |s| s.dropped == 1).await;
+        assert_eq!((stats.sent, stats.dropped, stats.retries), (1, 1, 2));
+        assert_eq!(receiver.requests.lock().unwrap().len(), 4);
+        assert!(receiver.replies.lock().unwrap().is_empty());
+        writer.stop().await;
+        receiver.server.abort();
+    }
+
+    #[tokio::test]
+    async fn batches_hold_at_most_max_samples_per_send() {
+        let receiver = Receiver::start(&[]).await;
+        let writer =
+            RemoteWriter::start(&receiver.url, Auth::None, Duration::from_secs(5)).unwrap();
+        let samples: Vec<InstantSample> = (0..MAX_SAMPLES_PER_SEND as i64 + 1)
+            .map(|i| s(&[("__name__", "x")], i + 1, 1.0))
+            .collect();
+        writer.send(samples);
+        let total = MAX_SAMPLES_PER_SEND as u64 + 1;
+        assert_eq!(until(&writer, |s| s.sent == total).await.sent, total);
+        {
+            let requests = receiver.requests.lock().unwrap();
+            let sizes: Vec<usize> = requests
+                .iter()
+                .map(|(_, body)| {
+                    let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+                    decode(&raw).iter().map(|(_, s)| s.len()).sum()
+                })
+                .collect();
+            assert_eq!(sizes, vec![MAX_SAMPLES_PER_SEND, 1]);
+            assert!(requests[0].0.get("authorization").is_none());
+        }
+        writer.stop().await;
+        receiver.server.abort();
+    }
 }
