@@ -398,3 +398,84 @@ async fn remote_and_scrape_targets_together_are_a_config_error() {
         "{text}"
     );
 }
+
+/// What a group hands to remote write: every recording result and `ALERTS` sample in the
+/// order written, and a staleness marker for a series a rule stopped writing, while the store
+/// receives the same samples.
+#[test]
+fn an_evaluation_keeps_what_it_writes_for_remote_write() {
+    use tradewatch::model::labels::Labels;
+    use tradewatch::promql::Engine;
+    use tradewatch::rules::{GroupState, Local, RuleFile, TemplateEnv, compile};
+    use tradewatch::store::Store;
+
+    let rules = "groups:\n  - name: g\n    rules:\n      - record: engine:x:max\n        expr: max by (engine) (x)\n      - alert: XHigh\n        expr: x > 1\n";
+    let loaded = RuleFile::parse(rules, "g.yml").unwrap();
+    let group = compile(&loaded, "g.yml", Duration::from_secs(1)).remove(0);
+    let store = Store::default();
+    let engine = Engine::default();
+    let env = TemplateEnv::default();
+    let mut state = GroupState::default();
+    let x = |engine: &str| Labels::from_pairs([("__name__", "x"), ("engine", engine)]);
+    let local = Local {
+        engine: &engine,
+        store: &store,
+    };
+    store.append(&x("a"), 0, 2.0).unwrap();
+    store.append(&x("b"), 0, 1.0).unwrap();
+    let first = group.evaluate_on(&mut state, &local, &store, 1_000, &env, true);
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    let names: Vec<String> = first
+        .written
+        .iter()
+        .map(|s| {
+            format!(
+                "{}{{engine={}}}@{}={}",
+                s.labels.get("__name__").unwrap(),
+                s.labels.get("engine").unwrap(),
+                s.t,
+                s.f
+            )
+        })
+        .collect();
+    let mut recorded = names[..2].to_vec();
+    recorded.sort();
+    assert_eq!(
+        recorded,
+        [
+            "engine:x:max{engine=a}@1000=2",
+            "engine:x:max{engine=b}@1000=1"
+        ]
+    );
+    let mut alerts = names[2..].to_vec();
+    alerts.sort();
+    assert_eq!(
+        alerts,
+        [
+            "ALERTS_FOR_STATE{engine=a}@1000=1",
+            "ALERTS{engine=a}@1000=1"
+        ]
+    );
+    // Engine b's series goes: the recording rule writes a staleness marker for it.
+    store.append(&x("a"), 2_000, 3.0).unwrap();
+    store
+        .append(&x("b"), 2_000, tradewatch::store::stale_nan())
+        .unwrap();
+    let second = group.evaluate_on(&mut state, &local, &store, 3_000, &env, true);
+    let stale: Vec<&Labels> = second
+        .written
+        .iter()
+        .filter(|s| tradewatch::store::is_stale_nan(s.f))
+        .map(|s| &s.labels)
+        .collect();
+    assert_eq!(
+        stale,
+        [&Labels::from_pairs([
+            ("__name__", "engine:x:max"),
+            ("engine", "b")
+        ])]
+    );
+    // Without asking, nothing is kept (the embedded path).
+    let third = group.evaluate(&mut state, &engine, &store, 4_000, &env);
+    assert!(third.written.is_empty());
+}

@@ -192,6 +192,13 @@ impl RemoteWriter {
             self.shared.count(|s| s.dropped += left as u64);
             tracing::warn!(dropped = left, "Remote write stopped with samples unsent.");
         }
+        let stats = self.stats();
+        tracing::info!(
+            sent = stats.sent,
+            dropped = stats.dropped,
+            retries = stats.retries,
+            "Remote write stopped."
+        );
     }
 }
 
