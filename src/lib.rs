@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod model;
 pub mod notify;
 pub mod promql;
+pub mod remote;
 pub mod roles;
 pub mod rules;
 pub mod scrape;

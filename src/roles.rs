@@ -350,20 +350,16 @@ impl Sidecar {
         let listener = Listener::bind(addr, config.server.tls.as_ref()).await?;
         let addr = listener.local_addr().map_err(ServerError::Serve)?;
         let url = external_url(config, &listener, addr);
-        let parts = sidecar::SidecarParts::start(
-            config,
-            &url,
-            telemetry.clone(),
-            sidecar::DataSource::Scrape,
-        )
-        .await?;
+        let source = sidecar::DataSource::configured(config);
+        let scrapes = matches!(source, sidecar::DataSource::Scrape);
+        let parts = sidecar::SidecarParts::start(config, &url, telemetry.clone(), source).await?;
         telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
         let (reloads, reload_tx) = Reloads::new(config, &url, telemetry.clone());
         let mut state = AppState::new(config, telemetry, tokens);
         state.reload = Some(reload_tx);
         state.health.add(api::health::SidecarHealth {
             rules: parts.rules.clone(),
-            scrapes: true,
+            scrapes,
         });
         state.sidecar = Some(api::sidecar::SidecarApi {
             rules: parts.rules.clone(),

@@ -22,8 +22,8 @@ pub mod unittest;
 
 pub use alerting::{ActiveAlert, AlertingError, RuleAlerts, TemplateEnv, alert_series};
 pub use check::{Lint, check_files};
-pub use eval::{GroupEvaluation, GroupState, RuleEvalError};
+pub use eval::{Evaluate, GroupEvaluation, GroupState, Local, RuleEvalError};
 pub use file::{LoadedRules, Rule, RuleFile, RuleFileError, RuleGroup};
 pub use recording::RecordingError;
 pub use rule::{AlertingRule, CompiledRule, Group, RecordingRule, compile};
-pub use schedule::{AlertSink, Rules, RulesHandle, RulesTask, Settings};
+pub use schedule::{AlertSink, Rules, RulesHandle, RulesTask, SampleSink, Settings};

@@ -1,6 +1,7 @@
 //! The alert sidecar's parts, started and stopped together: rule files loaded, the store, the
-//! data source (scrape targets, or the process's own registries under `run`), the rule
-//! evaluation loops, `state.db` and the alert log, and forwarding to Alertmanagers.
+//! data source (scrape targets, the process's own registries under `run`, or a remote
+//! Prometheus API with remote write), the rule evaluation loops, `state.db` and the alert log,
+//! and forwarding to Alertmanagers.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -15,13 +16,18 @@ use crate::alerts::forward::{FanOut, Forwarder};
 use crate::alerts::log::AlertLog;
 use crate::alerts::persist::AlertDb;
 use crate::config::Config;
+use crate::config::sidecar::RemoteConfig;
 use crate::exporter::Registry;
 use crate::notify::config::AlertmanagerConfig;
 use crate::notify::pipeline::{self, Notifier, NotifierTask};
 use crate::promql::Engine;
+use crate::remote::{Auth, QueryClient, RemoteWriter};
 use crate::rules::rule::CompiledRule;
 use crate::rules::schedule::now_ms;
-use crate::rules::{AlertSink, Group, RuleFile, Rules, RulesHandle, RulesTask, Settings, compile};
+use crate::rules::{
+    AlertSink, Evaluate, Group, RuleFile, Rules, RulesHandle, RulesTask, SampleSink, Settings,
+    compile,
+};
 use crate::scrape::local::LocalSource;
 use crate::scrape::scraper::Scraper;
 use crate::store::{Store, StoreOptions};
@@ -230,6 +236,67 @@ pub enum DataSource {
         /// The `instance` label of the process's series.
         instance: String,
     },
+    /// `sidecar.remote`: expressions evaluated by a Prometheus-compatible API; what rules
+    /// write also goes out by remote write when `write_url` is set.
+    Remote(RemoteConfig),
+}
+
+impl DataSource {
+    /// The source `sidecar` names for the `sidecar` command: remote when `sidecar.remote` is
+    /// set, else the scrape targets.
+    pub fn configured(config: &Config) -> DataSource {
+        match &config.sidecar.remote {
+            Some(remote) => DataSource::Remote(remote.clone()),
+            None => DataSource::Scrape,
+        }
+    }
+}
+
+/// Refuses recording rules when nothing would receive their results: in remote mode they go out
+/// by remote write only, so without `write_url` each one is named.
+pub fn check_remote_write(groups: &[Group], remote: &RemoteConfig) -> Result<(), RoleError> {
+    if remote.write_url.is_some() {
+        return Ok(());
+    }
+    let refused: Vec<String> = groups
+        .iter()
+        .flat_map(|g| {
+            g.rules.iter().filter_map(move |rule| match rule {
+                CompiledRule::Recording(r) => Some(format!(
+                    "{}: group {:?}: recording rule {:?} needs sidecar.remote.write_url: in remote mode recording-rule results are written with remote write",
+                    g.file, g.name, r.record
+                )),
+                CompiledRule::Alerting(_) => None,
+            })
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(RoleError::Rules {
+            message: refused.join("\n"),
+        })
+    }
+}
+
+/// The remote query client and, with `write_url`, the remote writer.
+fn start_remote(
+    remote: &RemoteConfig,
+) -> Result<(Arc<QueryClient>, Option<Arc<RemoteWriter>>), RoleError> {
+    let err = |e: crate::remote::RemoteError| RoleError::Rules {
+        message: format!("sidecar.remote: {e}"),
+    };
+    let client = QueryClient::new(remote).map_err(err)?;
+    let writer = match &remote.write_url {
+        Some(url) => {
+            let auth = Auth::load(&remote.auth).map_err(|e| err(e.into()))?;
+            Some(Arc::new(
+                RemoteWriter::start(url, auth, remote.timeout.as_duration()).map_err(err)?,
+            ))
+        }
+        None => None,
+    };
+    Ok((Arc::new(client), writer))
 }
 
 /// The sidecar's running parts.
@@ -249,6 +316,10 @@ pub struct SidecarParts {
     tasks: RulesTask,
     scraper: Option<Scraper>,
     local: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    /// The remote writer, in remote mode with `write_url`.
+    pub writer: Option<Arc<RemoteWriter>>,
+    /// The remote query client, in remote mode (a reload's rules evaluate on it too).
+    remote_client: Option<Arc<QueryClient>>,
     forwarder: Option<Arc<Forwarder>>,
     /// The notifier, when `notifier` names a routing file.
     pub notifier: Option<Arc<Notifier>>,
@@ -267,6 +338,13 @@ impl SidecarParts {
         source: DataSource,
     ) -> Result<SidecarParts, RoleError> {
         let groups = load_groups(config)?;
+        let remote = match &source {
+            DataSource::Remote(remote) => {
+                check_remote_write(&groups, remote)?;
+                Some(start_remote(remote)?)
+            }
+            _ => None,
+        };
         let retention = reach(&groups);
         let filter = crate::scrape::filter::handle(
             crate::scrape::filter::SeriesFilter::for_rules(&groups, &config.sidecar.store.keep)
@@ -320,7 +398,7 @@ impl SidecarParts {
         };
         let group_count = groups.len();
         let sink: Arc<dyn AlertSink> = Arc::new(FanOut(sinks));
-        let rules = Arc::new(Rules::new(
+        let mut rules = Rules::new(
             groups,
             Engine::default(),
             store.clone(),
@@ -329,7 +407,19 @@ impl SidecarParts {
             Some(log.clone()),
             Some(sink.clone()),
             Some(telemetry.clone()),
-        ));
+        );
+        let remote_client = remote.as_ref().map(|(c, _)| c.clone());
+        let writer = match remote {
+            Some((client, writer)) => {
+                rules = rules.with_remote(
+                    client as Arc<dyn Evaluate>,
+                    writer.clone().map(|w| w as Arc<dyn SampleSink>),
+                );
+                writer
+            }
+            None => None,
+        };
+        let rules = Arc::new(rules);
         let restored = {
             let rules = rules.clone();
             tokio::task::spawn_blocking(move || rules.restore(now_ms()))
@@ -374,6 +464,10 @@ impl SidecarParts {
                 ));
                 (None, Some((stop, task)))
             }
+            DataSource::Remote(remote) => {
+                tracing::info!(url = %remote.url, write_url = ?remote.write_url, "Rules evaluate on a remote API.");
+                (None, None)
+            }
         };
         let tasks = rules.start();
         let housekeeping = tokio::spawn(housekeeping(log.clone()));
@@ -393,6 +487,8 @@ impl SidecarParts {
             tasks,
             scraper,
             local,
+            writer,
+            remote_client,
             forwarder,
             notifier,
             notifier_task,
@@ -435,8 +531,13 @@ impl SidecarParts {
             outage_tolerance: config.sidecar.outage_tolerance.as_duration(),
             ..self.settings.clone()
         };
+        if let Some(remote) = &config.sidecar.remote
+            && self.remote_client.is_some()
+        {
+            check_remote_write(&groups, remote)?;
+        }
         let group_count = groups.len();
-        let rules = Arc::new(Rules::new(
+        let mut rules = Rules::new(
             groups,
             Engine::default(),
             self.store.clone(),
@@ -445,7 +546,14 @@ impl SidecarParts {
             Some(self.log.clone()),
             Some(self.sink.clone()),
             Some(self.telemetry.clone()),
-        ));
+        );
+        if let Some(client) = &self.remote_client {
+            rules = rules.with_remote(
+                client.clone() as Arc<dyn Evaluate>,
+                self.writer.clone().map(|w| w as Arc<dyn SampleSink>),
+            );
+        }
+        let rules = Arc::new(rules);
         let old = self.rules.current();
         let carried = rules.adopt(&old);
         // The old loops finish their evaluation in flight before the new ones start.
@@ -471,6 +579,9 @@ impl SidecarParts {
             let _ = task.await;
         }
         self.tasks.stop().await;
+        if let Some(writer) = &self.writer {
+            writer.stop().await;
+        }
         if let Some(task) = self.notifier_task {
             task.stop().await;
         }

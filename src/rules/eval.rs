@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use promql_parser::parser::Expr;
+
 use crate::alerts::{Fingerprint, Transition};
 use crate::model::labels::Labels;
 use crate::promql::{Engine, InstantSample, Value};
@@ -31,6 +33,33 @@ pub struct GroupEvaluation {
     pub errors: Vec<(usize, String)>,
     /// How long each rule took, by position.
     pub rule_durations: Vec<std::time::Duration>,
+    /// Every sample written (recording results, `ALERTS`, `ALERTS_FOR_STATE`, stale markers),
+    /// in order; filled only when asked for (remote write).
+    pub written: Vec<InstantSample>,
+}
+
+/// Where rule expressions are evaluated: the local engine over the store, or a remote
+/// Prometheus-compatible API.
+pub trait Evaluate: Send + Sync {
+    /// The value of `expr` (written `source`) at `at_ms`, or the error in words.
+    fn instant(&self, expr: &Expr, source: &str, at_ms: i64) -> Result<Value, String>;
+}
+
+/// The embedded engine over a store.
+pub struct Local<'a> {
+    /// The engine.
+    pub engine: &'a Engine,
+    /// The store it reads.
+    pub store: &'a Store,
+}
+
+impl Evaluate for Local<'_> {
+    fn instant(&self, expr: &Expr, _source: &str, at_ms: i64) -> Result<Value, String> {
+        self.engine
+            .instant(self.store, expr, at_ms)
+            .map(|r| r.value)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Why a rule's query result cannot be used.
@@ -54,6 +83,16 @@ fn as_vector(value: Value) -> Result<Vec<InstantSample>, RuleEvalError> {
     }
 }
 
+/// What every rule of one evaluation shares.
+#[derive(Clone, Copy)]
+struct RuleContext<'a> {
+    source: &'a dyn Evaluate,
+    store: &'a Store,
+    now: i64,
+    at: i64,
+    env: &'a TemplateEnv,
+}
+
 impl Group {
     /// Evaluates every rule of the group at `now` (Unix milliseconds) in order, against
     /// `store`: queries run at `now - query_offset`; recording results are appended to the
@@ -69,42 +108,68 @@ impl Group {
         now: i64,
         env: &TemplateEnv,
     ) -> GroupEvaluation {
+        self.evaluate_on(state, &Local { engine, store }, store, now, env, false)
+    }
+
+    /// [`Group::evaluate`] with expressions evaluated by `source` (a remote API, say); what
+    /// rules write still goes to `store`, and also to the result's `written` when
+    /// `keep_written`.
+    pub fn evaluate_on(
+        &self,
+        state: &mut GroupState,
+        source: &dyn Evaluate,
+        store: &Store,
+        now: i64,
+        env: &TemplateEnv,
+        keep_written: bool,
+    ) -> GroupEvaluation {
         let mut out = GroupEvaluation::default();
+        let mut written = keep_written.then(Vec::new);
         state.alerts.resize_with(self.rules.len(), RuleAlerts::new);
         state.written.resize_with(self.rules.len(), HashSet::new);
         let at = now - i64::try_from(self.query_offset.as_millis()).unwrap_or(i64::MAX);
         out.rule_durations = Vec::with_capacity(self.rules.len());
         for (i, rule) in self.rules.iter().enumerate() {
             let started = std::time::Instant::now();
-            self.evaluate_rule(i, rule, state, engine, store, now, at, env, &mut out);
+            let ctx = RuleContext {
+                source,
+                store,
+                now,
+                at,
+                env,
+            };
+            self.evaluate_rule(i, rule, state, &ctx, &mut out, written.as_mut());
             out.rule_durations.push(started.elapsed());
         }
+        out.written = written.unwrap_or_default();
         out
     }
 
-    /// Evaluates rule `i` into `out`.
-    #[allow(clippy::too_many_arguments)]
+    /// Evaluates rule `i` into `out` (and `written`, when kept).
     fn evaluate_rule(
         &self,
         i: usize,
         rule: &CompiledRule,
         state: &mut GroupState,
-        engine: &Engine,
-        store: &Store,
-        now: i64,
-        at: i64,
-        env: &TemplateEnv,
+        ctx: &RuleContext<'_>,
         out: &mut GroupEvaluation,
+        mut kept: Option<&mut Vec<InstantSample>>,
     ) {
+        let RuleContext {
+            source,
+            store,
+            now,
+            at,
+            env,
+        } = *ctx;
         {
-            let (expr, alerts) = match rule {
-                CompiledRule::Recording(r) => (&r.expr, None),
-                CompiledRule::Alerting(a) => (&a.expr, Some(&mut state.alerts[i])),
+            let (expr, text, alerts) = match rule {
+                CompiledRule::Recording(r) => (&r.expr, &r.source, None),
+                CompiledRule::Alerting(a) => (&a.expr, &a.source, Some(&mut state.alerts[i])),
             };
-            let samples = match engine
-                .instant(store, expr, at)
-                .map_err(|e| e.to_string())
-                .and_then(|r| as_vector(r.value).map_err(|e| e.to_string()))
+            let samples = match source
+                .instant(expr, text, at)
+                .and_then(|value| as_vector(value).map_err(|e| e.to_string()))
             {
                 Ok(samples) => samples,
                 Err(error) => {
@@ -137,12 +202,22 @@ impl Group {
                         if let Err(e) = store.append(&s.labels, s.t, s.f) {
                             out.errors.push((i, e.to_string()));
                         }
+                        if let Some(kept) = kept.as_deref_mut() {
+                            kept.push(s.clone());
+                        }
                         now_written.insert(s.labels);
                     }
                     let before = std::mem::replace(&mut state.written[i], now_written);
                     for gone in before.difference(&state.written[i]) {
                         // A refused marker (out of order) leaves nothing a query would see.
                         let _ = store.append(gone, stale_at, stale_nan());
+                        if let Some(kept) = kept.as_deref_mut() {
+                            kept.push(InstantSample {
+                                labels: gone.clone(),
+                                t: stale_at,
+                                f: stale_nan(),
+                            });
+                        }
                     }
                 }
                 Err(error) => out.errors.push((i, error)),

@@ -16,13 +16,13 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::alerting::{RuleAlerts, TemplateEnv};
-use super::eval::{GroupEvaluation, GroupState};
+use super::eval::{Evaluate, GroupEvaluation, GroupState, Local};
 use super::rule::{CompiledRule, Group};
 use crate::alerts::log::{self as alert_log, AlertLog, TransitionLine};
 use crate::alerts::persist::{AlertDb, Change, SavedAlert, StateDbError, rule_key};
 use crate::alerts::{AlertState, Fingerprint};
 use crate::model::labels::Labels;
-use crate::promql::{Engine, Value};
+use crate::promql::{Engine, InstantSample, Value};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 use crate::template::gotime::Time;
@@ -43,6 +43,12 @@ pub trait AlertSink: Send + Sync {
     /// Takes alerts to notify about: firing ones (re-sent every [`RESEND_DELAY`]) and resolved
     /// ones (once).
     fn send(&self, alerts: Vec<crate::notify::Alert>);
+}
+
+/// Where the samples rules write go besides the store: a remote-write queue.
+pub trait SampleSink: Send + Sync {
+    /// Takes the samples of one evaluation, in the order they were written.
+    fn send(&self, samples: Vec<InstantSample>);
 }
 
 /// What the rule layer needs besides its groups.
@@ -134,25 +140,36 @@ impl GroupRunner {
     }
 }
 
-struct EngineQuery {
+/// The embedded engine over a shared store, for the template `query` function.
+struct EngineSource {
     engine: Engine,
     store: Arc<Store>,
 }
 
-impl QueryFn for EngineQuery {
+impl Evaluate for EngineSource {
+    fn instant(&self, expr: &Expr, source: &str, at_ms: i64) -> Result<Value, String> {
+        Local {
+            engine: &self.engine,
+            store: &self.store,
+        }
+        .instant(expr, source, at_ms)
+    }
+}
+
+/// The template `query` function over wherever rules are evaluated.
+struct SourceQuery(Arc<dyn Evaluate>);
+
+impl QueryFn for SourceQuery {
     fn query(&self, expr: &str, at: &Time) -> Result<Vec<Sample>, String> {
         let parsed = crate::promql::parse(expr).map_err(|e| e.to_string())?;
         let at_ms = i64::try_from(at.unix_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        let result = self
-            .engine
-            .instant(&*self.store, &parsed, at_ms)
-            .map_err(|e| e.to_string())?;
+        let result = self.0.instant(&parsed, expr, at_ms)?;
         let to_map = |l: &Labels| -> BTreeMap<String, String> {
             l.iter()
                 .map(|l| (l.name.to_string(), l.value.to_string()))
                 .collect()
         };
-        Ok(match result.value {
+        Ok(match result {
             Value::Vector(v) => v
                 .iter()
                 .map(|s| Sample {
@@ -176,6 +193,10 @@ pub struct Rules {
     groups: Vec<Arc<GroupRunner>>,
     engine: Engine,
     store: Arc<Store>,
+    /// Where expressions go instead of the embedded engine (remote mode).
+    remote: Option<Arc<dyn Evaluate>>,
+    /// Where written samples go besides the store (remote write).
+    samples: Option<Arc<dyn SampleSink>>,
     env: TemplateEnv,
     settings: Settings,
     db: Option<Mutex<AlertDb>>,
@@ -341,10 +362,10 @@ impl Rules {
             ..TemplateEnv::default()
         };
         env.expansion.external_url = settings.external_url.clone();
-        env.expansion.query = Some(Arc::new(EngineQuery {
+        env.expansion.query = Some(Arc::new(SourceQuery(Arc::new(EngineSource {
             engine,
             store: store.clone(),
-        }));
+        }))));
         let groups = groups
             .into_iter()
             .map(|group| {
@@ -393,6 +414,8 @@ impl Rules {
             groups,
             engine,
             store,
+            remote: None,
+            samples: None,
             env,
             settings,
             db: db.map(Mutex::new),
@@ -401,6 +424,20 @@ impl Rules {
             telemetry,
             totals: Mutex::new((0, 0)),
         }
+    }
+
+    /// Evaluates expressions (rules' and the template `query` function's) on `remote` instead
+    /// of the embedded engine; what rules write still goes to the store, and to `samples` when
+    /// given.
+    pub fn with_remote(
+        mut self,
+        remote: Arc<dyn Evaluate>,
+        samples: Option<Arc<dyn SampleSink>>,
+    ) -> Rules {
+        self.env.expansion.query = Some(Arc::new(SourceQuery(remote.clone())));
+        self.remote = Some(remote);
+        self.samples = samples;
+        self
     }
 
     /// The groups.
@@ -540,10 +577,22 @@ impl Rules {
             (now.rem_euclid(1000) * 1_000_000) as u32,
         ));
         let mut run = runner.run.lock().expect("group lock");
-        let evaluation =
-            runner
+        let mut evaluation = match &self.remote {
+            None => runner
                 .group
-                .evaluate(&mut run.state, &self.engine, &self.store, now, &env);
+                .evaluate(&mut run.state, &self.engine, &self.store, now, &env),
+            Some(remote) => runner.group.evaluate_on(
+                &mut run.state,
+                remote.as_ref(),
+                &self.store,
+                now,
+                &env,
+                self.samples.is_some(),
+            ),
+        };
+        if let (Some(samples), false) = (&self.samples, evaluation.written.is_empty()) {
+            samples.send(std::mem::take(&mut evaluation.written));
+        }
         let took = started.elapsed();
         run.last_evaluation = Some(now);
         run.last_duration = took;
