@@ -3,11 +3,14 @@
 //! that Go gave, as recorded in `go_expected.json`; where Go is installed the recording is
 //! checked against a fresh run of `tests/go/render.go`. After adding cases, record with
 //! `go run tests/go/render.go < tests/data/template/go_cases.json > tests/data/template/go_expected.json`.
+//! A case's option `html` renders with html/template (ours: an HTML set); the templates may
+//! call `goTime` and `goDuration` (Go's time values from text) and Alertmanager's `date`, `tz`,
+//! `trimSpace` and `stringSlice`, which are one-line wrappers of Go's standard library there.
 
 mod support;
 
 use serde::Deserialize;
-use tradewatch::template::{Error, Funcs, MissingKey, Templates, Value};
+use tradewatch::template::{Duration, Error, Func, Funcs, MissingKey, Templates, Time, Ty, Value};
 
 const CASES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -40,13 +43,82 @@ struct Rendered {
     error: String,
 }
 
+/// Go's `time.ParseDuration` for the forms the cases use: a sign, then numbers with optional
+/// fractions, each followed by a unit (`ns`, `us`, `ms`, `s`, `m`, `h`).
+fn parse_go_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("time: invalid duration \"{text}\"");
+    let (neg, mut rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let mut total: i128 = 0;
+    while !rest.is_empty() {
+        let number = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let (digits, tail) = rest.split_at(number);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale: i128 = match unit {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(bad()),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        total += whole.parse::<i128>().map_err(|_| bad())? * scale;
+        let mut place = scale;
+        for d in frac.bytes() {
+            place /= 10;
+            total += i128::from(d - b'0') * place;
+        }
+        rest = tail;
+    }
+    let total = if neg { -total } else { total };
+    i64::try_from(total).map(Duration).map_err(|_| bad())
+}
+
+/// The functions the Go side registers: `goTime`, `goDuration`, and Alertmanager's `date`,
+/// `tz`, `trimSpace` and `stringSlice` (ours, taken from our Alertmanager function map).
+fn case_funcs() -> Funcs {
+    let mut funcs = Funcs::default();
+    funcs.insert(
+        "goTime",
+        Func::new(&[Ty::String], |_, a| {
+            let text = a[0].as_str().unwrap_or("");
+            Time::parse_rfc3339(text)
+                .map(Value::Time)
+                .ok_or_else(|| format!("cannot parse {text:?} as RFC 3339"))
+        }),
+    );
+    funcs.insert(
+        "goDuration",
+        Func::new(&[Ty::String], |_, a| {
+            parse_go_duration(a[0].as_str().unwrap_or("")).map(Value::Duration)
+        }),
+    );
+    let am = tradewatch::template::alertmanager::funcs();
+    for name in ["date", "tz", "trimSpace", "stringSlice"] {
+        funcs.insert(name, am.get(name).unwrap().clone());
+    }
+    funcs
+}
+
 fn ours(case: &Case) -> Rendered {
     let missing = match case.option.as_str() {
         "missingkey=zero" => MissingKey::Zero,
         "missingkey=error" => MissingKey::Error,
         _ => MissingKey::Invalid,
     };
-    let mut set = Templates::new(Funcs::default()).missing_key(missing);
+    let mut set = Templates::new(case_funcs()).missing_key(missing);
+    if case.option == "html" {
+        set = set.html();
+    }
     if let Err(e) = set.parse("t", &case.template) {
         return Rendered {
             output: String::new(),

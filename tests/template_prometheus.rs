@@ -167,3 +167,48 @@ fn promtool_agrees_with_the_recorded_renderings() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `tmpl` exists only in Prometheus's console templates (`ExpandHTML`); in rule templates it is
+/// an undefined function, whatever template name it is given. Checked against `promtool check
+/// rules` where promtool is installed.
+#[test]
+fn tmpl_is_undefined_in_rule_templates_as_in_prometheus() {
+    let want = "template: __alert_A:1: function \"tmpl\" not defined";
+    for text in [
+        r#"{{ tmpl "nope" . }}"#,
+        r#"{{ define "x" }}y{{ end }}{{ tmpl "x" . }}"#,
+    ] {
+        assert_eq!(
+            RuleTemplate::new("A", text).parse_error().as_deref(),
+            Some(want),
+            "{text}"
+        );
+        if !support::available(
+            "tmpl_is_undefined_in_rule_templates_as_in_prometheus",
+            &[&support::PROMTOOL],
+        ) {
+            continue;
+        }
+        let dir = std::env::temp_dir().join(format!("tradewatch-tmpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("rules.yml");
+        let rule = format!(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        \
+             annotations:\n          summary: '{text}'\n"
+        );
+        std::fs::write(&file, rule).unwrap();
+        let out = std::process::Command::new("promtool")
+            .args(["check", "rules"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let report = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "promtool accepted {text}: {report}");
+        assert!(
+            report.contains(&format!("annotation \"summary\": {want}")),
+            "promtool said: {report}"
+        );
+    }
+}

@@ -773,6 +773,12 @@ impl<'a> State<'a> {
                 Arg::Number(_, num) if num.int.is_some() => Ok(Value::Int(num.int.unwrap_or(0))),
                 _ => Err(self.errorf(format!("expected integer; found {n}"))),
             },
+            Ty::Duration => match n {
+                Arg::Number(_, num) if num.int.is_some() => {
+                    Ok(Value::Duration(super::Duration(num.int.unwrap_or(0))))
+                }
+                _ => Err(self.errorf(format!("expected integer; found {n}"))),
+            },
             Ty::String => match n {
                 Arg::String(_, _, s) => Ok(Value::Str(s.clone())),
                 _ => Err(self.errorf(format!("expected string; found {n}"))),

@@ -170,6 +170,8 @@ fn length(v: &Value) -> Result<usize, String> {
 fn index_arg(index: &Value, cap: usize) -> Result<usize, String> {
     let x = match index {
         Value::Int(i) => *i,
+        Value::Duration(d) => d.0,
+        Value::Month(n) | Value::Weekday(n) => i64::from(*n),
         Value::Invalid | Value::Nil => return Err("cannot index slice/array with nil".into()),
         v => {
             return Err(format!(
@@ -284,7 +286,7 @@ enum Kind {
 fn basic_kind(v: &Value) -> Kind {
     match v {
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) | Value::Duration(_) => Kind::Int,
+        Value::Int(_) | Value::Duration(_) | Value::Month(_) | Value::Weekday(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::Str(_) | Value::Html(_) => Kind::String,
         _ => Kind::Invalid,
@@ -295,6 +297,7 @@ fn int_of(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
         Value::Duration(d) => d.0,
+        Value::Month(n) | Value::Weekday(n) => i64::from(*n),
         _ => 0,
     }
 }

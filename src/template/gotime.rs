@@ -162,11 +162,15 @@ impl Time {
         let local = tz.from_utc_datetime(&utc.naive_utc());
         let off = local.offset();
         use chrono_tz::OffsetName as _;
-        let abbr = off.abbreviation().unwrap_or("").to_string();
+        let offset = off.fix().local_minus_utc();
+        let abbr = match off.abbreviation() {
+            Some(a) => a.to_string(),
+            None => numeric_abbreviation(offset),
+        };
         Ok(Time {
             secs: self.secs,
             nanos: self.nanos,
-            offset: off.fix().local_minus_utc(),
+            offset,
             zone: zone(&abbr, name),
         })
     }
@@ -211,6 +215,35 @@ impl Time {
         t.secs = total.div_euclid(1_000_000_000) as i64;
         t.nanos = total.rem_euclid(1_000_000_000) as u32;
         t
+    }
+
+    /// Go's `Time.Truncate`: rounded down to a multiple of `d` since Go's zero time (January 1
+    /// of year 1, UTC), whatever the zone; unchanged when `d` is not positive.
+    pub fn truncate(&self, d: Duration) -> Time {
+        if d.0 <= 0 {
+            return self.clone();
+        }
+        self.add(Duration(-(self.since_zero_mod(d) as i64)))
+    }
+
+    /// Go's `Time.Round`: to the nearest multiple of `d` since Go's zero time, halves rounding
+    /// up; unchanged when `d` is not positive.
+    pub fn round(&self, d: Duration) -> Time {
+        if d.0 <= 0 {
+            return self.clone();
+        }
+        let r = self.since_zero_mod(d);
+        if less_than_half(r, d.0) {
+            self.add(Duration(-(r as i64)))
+        } else {
+            self.add(Duration(d.0 - r as i64))
+        }
+    }
+
+    /// The remainder of the time since Go's zero time divided by `d` (positive), in 0..d.
+    fn since_zero_mod(&self, d: Duration) -> i128 {
+        const ZERO_TO_UNIX: i128 = 62_135_596_800 * 1_000_000_000;
+        (self.unix_nanos() + ZERO_TO_UNIX).rem_euclid(i128::from(d.0))
     }
 
     /// Whether this is Go's zero time (year 1).
@@ -500,7 +533,54 @@ fn next_chunk(layout: &str) -> (&str, Option<Std>, &str) {
     (layout, None, "")
 }
 
+/// The abbreviation tzdata gives a zone without a name (zic's `%z`): `+11`, `-03`, `+0530`.
+fn numeric_abbreviation(offset: i32) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let o = offset.unsigned_abs();
+    let (h, m, s) = (o / 3600, o / 60 % 60, o % 60);
+    match (m, s) {
+        (0, 0) => format!("{sign}{h:02}"),
+        (_, 0) => format!("{sign}{h:02}{m:02}"),
+        _ => format!("{sign}{h:02}{m:02}{s:02}"),
+    }
+}
+
+/// Go's `lessThanHalf`: whether `x + x < y`, compared as unsigned so it cannot overflow.
+fn less_than_half(x: i128, y: i64) -> bool {
+    (x as u64).wrapping_add(x as u64) < y as u64
+}
+
 impl Duration {
+    /// Go's `Duration.Truncate`: rounded toward zero to a multiple of `m`; unchanged when `m`
+    /// is not positive.
+    pub fn truncate(self, m: Duration) -> Duration {
+        if m.0 <= 0 {
+            return self;
+        }
+        Duration(self.0 - self.0 % m.0)
+    }
+
+    /// Go's `Duration.Round`: to the nearest multiple of `m`, halves away from zero, saturating
+    /// at the extremes; unchanged when `m` is not positive.
+    pub fn round(self, m: Duration) -> Duration {
+        if m.0 <= 0 {
+            return self;
+        }
+        let d = self.0;
+        let mut r = d % m.0;
+        if d < 0 {
+            r = -r;
+            if less_than_half(i128::from(r), m.0) {
+                return Duration(d + r);
+            }
+            return Duration(d.checked_sub(m.0 - r).unwrap_or(i64::MIN));
+        }
+        if less_than_half(i128::from(r), m.0) {
+            return Duration(d - r);
+        }
+        Duration(d.checked_add(m.0 - r).unwrap_or(i64::MAX))
+    }
+
     /// Seconds as a float.
     pub fn seconds(self) -> f64 {
         let sec = self.0 / 1_000_000_000;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Ty;
-use super::gotime::{Duration, month_name, weekday_name};
+use super::gotime::Duration;
 use super::value::{ListType, Map, MapType, Value};
 
 /// A method: its parameters and its implementation, given the receiver.
@@ -47,6 +47,9 @@ pub fn lookup(receiver: &Value, name: &str) -> Option<Method> {
             _ => None,
         },
         Value::Time(_) => time_method(name),
+        Value::Month(_) | Value::Weekday(_) if name == "String" => m(NONE, |r, _| {
+            Ok(Value::str(r.calendar_name().unwrap_or_default()))
+        }),
         Value::Duration(_) => duration_method(name),
         _ => None,
     }
@@ -157,7 +160,7 @@ fn time_method(name: &str) -> Option<Method> {
         "UnixNano" => m(NONE, |r, _| Ok(Value::Int(time_of(r).unix_nanos() as i64))),
         "Year" => m(NONE, |r, _| Ok(Value::Int(time_of(r).civil().year))),
         "Month" => m(NONE, |r, _| {
-            Ok(Value::str(month_name(time_of(r).civil().month)))
+            Ok(Value::Month(time_of(r).civil().month as u8))
         }),
         "Day" => m(NONE, |r, _| {
             Ok(Value::Int(i64::from(time_of(r).civil().day)))
@@ -166,7 +169,7 @@ fn time_method(name: &str) -> Option<Method> {
             Ok(Value::Int(i64::from(time_of(r).civil().yday)))
         }),
         "Weekday" => m(NONE, |r, _| {
-            Ok(Value::str(weekday_name(time_of(r).civil().weekday)))
+            Ok(Value::Weekday(time_of(r).civil().weekday as u8))
         }),
         "Hour" => m(NONE, |r, _| {
             Ok(Value::Int(i64::from(time_of(r).civil().hour)))
@@ -217,6 +220,12 @@ fn time_method(name: &str) -> Option<Method> {
             Value::Time(u) => Ok(Value::Bool(time_of(r).unix_nanos() > u.unix_nanos())),
             _ => Err("bad time".into()),
         }),
+        "Round" => m(&[Ty::Duration], |r, a| {
+            Ok(Value::Time(time_of(r).round(Duration(dur_of(&a[0])))))
+        }),
+        "Truncate" => m(&[Ty::Duration], |r, a| {
+            Ok(Value::Time(time_of(r).truncate(Duration(dur_of(&a[0])))))
+        }),
         "Equal" => m(&[Ty::Time], |r, a| match &a[0] {
             Value::Time(u) => Ok(Value::Bool(time_of(r).unix_nanos() == u.unix_nanos())),
             _ => Err("bad time".into()),
@@ -260,7 +269,16 @@ fn duration_method(name: &str) -> Option<Method> {
                 dur_of(r).checked_abs().unwrap_or(i64::MAX),
             )))
         }),
-        "Round" | "Truncate" => None,
+        "Round" => m(&[Ty::Duration], |r, a| {
+            Ok(Value::Duration(
+                Duration(dur_of(r)).round(Duration(dur_of(&a[0]))),
+            ))
+        }),
+        "Truncate" => m(&[Ty::Duration], |r, a| {
+            Ok(Value::Duration(
+                Duration(dur_of(r)).truncate(Duration(dur_of(&a[0]))),
+            ))
+        }),
         _ => None,
     }
 }

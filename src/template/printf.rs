@@ -185,6 +185,8 @@ struct Flags {
 struct Printer {
     buf: String,
     f: Flags,
+    /// Printing a bad verb's operand, where Go calls no `String` method.
+    erroring: bool,
 }
 
 /// Go's `fmt.Sprintf`.
@@ -192,6 +194,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut p = Printer {
         buf: String::with_capacity(format.len() + 16),
         f: Flags::default(),
+        erroring: false,
     };
     p.do_printf(format, args);
     p.buf
@@ -202,6 +205,7 @@ pub fn sprint(args: &[Value]) -> String {
     let mut p = Printer {
         buf: String::new(),
         f: Flags::default(),
+        erroring: false,
     };
     let mut prev_string = false;
     for (i, a) in args.iter().enumerate() {
@@ -220,6 +224,7 @@ pub fn sprintln(args: &[Value]) -> String {
     let mut p = Printer {
         buf: String::new(),
         f: Flags::default(),
+        erroring: false,
     };
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
@@ -450,7 +455,9 @@ impl Printer {
                 let saved = self.f;
                 self.f.sharp_v = false;
                 self.f.plus_v = false;
+                self.erroring = true;
                 self.print_arg(v, 'v', 0);
+                self.erroring = false;
                 self.f = saved;
             }
         }
@@ -490,12 +497,22 @@ impl Printer {
                 _ => self.bad_verb(verb, v),
             },
             Value::Duration(d) => match verb {
-                'v' | 's' | 'q' | 'x' | 'X' if !self.f.sharp_v => {
+                'v' | 's' | 'q' | 'x' | 'X' if !self.f.sharp_v && !self.erroring => {
                     let mut s = String::new();
                     d.write_string(&mut s);
                     self.fmt_string(&s, verb, v, false)
                 }
                 _ => self.fmt_int(d.0, verb, v),
+            },
+            Value::Month(n) | Value::Weekday(n) => match v.calendar_name() {
+                Some(name)
+                    if matches!(verb, 'v' | 's' | 'q' | 'x' | 'X')
+                        && !self.f.sharp_v
+                        && !self.erroring =>
+                {
+                    self.fmt_string(name, verb, v, false)
+                }
+                _ => self.fmt_int(i64::from(*n), verb, v),
             },
             Value::List(l) => {
                 if self.f.sharp_v {

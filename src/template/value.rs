@@ -30,6 +30,10 @@ pub enum Value {
     Time(Time),
     /// `time.Duration`.
     Duration(Duration),
+    /// `time.Month`, 1..=12: an integer that prints as its name (`%d` prints the number).
+    Month(u8),
+    /// `time.Weekday`, 0 (Sunday)..=6: an integer that prints as its name.
+    Weekday(u8),
     /// A slice.
     List(Arc<List>),
     /// A map with string keys, kept sorted as Go's printing sorts them.
@@ -176,6 +180,8 @@ impl Value {
             Value::Html(_) => "template.HTML",
             Value::Time(_) => "time.Time",
             Value::Duration(_) => "time.Duration",
+            Value::Month(_) => "time.Month",
+            Value::Weekday(_) => "time.Weekday",
             Value::List(l) => match l.ty {
                 ListType::Interface => "[]interface {}",
                 ListType::String => "[]string",
@@ -190,6 +196,16 @@ impl Value {
                 MapType::Kv => "template.KV",
             },
             Value::Struct(s) => s.ty,
+        }
+    }
+
+    /// The name a `time.Month` or `time.Weekday` prints as (Go's `String()`), for other values
+    /// `None`.
+    pub fn calendar_name(&self) -> Option<&'static str> {
+        match self {
+            Value::Month(m) => Some(super::gotime::month_name(u32::from(*m))),
+            Value::Weekday(d) => Some(super::gotime::weekday_name(u32::from(*d))),
+            _ => None,
         }
     }
 
@@ -211,6 +227,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) | Value::Html(s) => !s.is_empty(),
             Value::Duration(d) => d.0 != 0,
+            Value::Month(n) | Value::Weekday(n) => *n != 0,
             Value::List(l) => !l.items.is_empty(),
             Value::Map(m) => !m.entries.is_empty(),
             Value::Time(_) | Value::Struct(_) => true,
@@ -313,6 +330,7 @@ fn print_value(out: &mut String, v: &Value, depth: usize, plus: bool) {
         Value::Str(s) | Value::Html(s) => out.push_str(s),
         Value::Time(t) => t.write_string(out),
         Value::Duration(d) => d.write_string(out),
+        Value::Month(_) | Value::Weekday(_) => out.push_str(v.calendar_name().unwrap_or("")),
         Value::List(l) => {
             out.push('[');
             for (i, item) in l.items.iter().enumerate() {
