@@ -267,30 +267,51 @@ impl<'a> Evaluator<'a> {
 
     /// A range vector selector: raw samples without staleness markers.
     pub fn select_range(&self, ms: &MatrixSelector) -> Result<RangeVal, PromqlError> {
-        let refs = self.refs(&ms.vs.at, &ms.vs.offset);
-        let range = duration_ms(&ms.range);
         let mut series = Vec::new();
-        if let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) {
-            self.select(&ms.vs, min - range + 1, max, &mut |labels, samples| {
-                let points: Vec<Sample> = samples
-                    .iter()
-                    .filter(|s| !is_stale_nan(s.f))
-                    .copied()
-                    .collect();
-                if !points.is_empty() {
-                    series.push(StepSeries {
-                        labels: labels.clone(),
-                        points,
-                        drop_name: false,
-                    });
-                }
-            })?;
-        }
+        let (refs, range) = self.visit_range(ms, &mut |labels, points| {
+            series.push(StepSeries {
+                labels: labels.clone(),
+                points: points.to_vec(),
+                drop_name: false,
+            });
+        })?;
         Ok(RangeVal {
             series,
             refs,
             range,
         })
+    }
+
+    /// The window ends of each step and the range of a range vector selector.
+    pub fn matrix_refs(&self, ms: &MatrixSelector) -> (Vec<i64>, i64) {
+        (self.refs(&ms.vs.at, &ms.vs.offset), duration_ms(&ms.range))
+    }
+
+    /// A range vector selector read in place: `visit` sees each series' samples without
+    /// staleness markers (never empty), borrowed from the store where none had to be removed.
+    /// Returns the steps' window ends and the range, as [`RangeVal`] holds them.
+    pub fn visit_range(
+        &self,
+        ms: &MatrixSelector,
+        visit: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(Vec<i64>, i64), PromqlError> {
+        let (refs, range) = self.matrix_refs(ms);
+        if let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) {
+            let mut scratch: Vec<Sample> = Vec::new();
+            self.select(&ms.vs, min - range + 1, max, &mut |labels, samples| {
+                let points = if samples.iter().any(|s| is_stale_nan(s.f)) {
+                    scratch.clear();
+                    scratch.extend(samples.iter().filter(|s| !is_stale_nan(s.f)));
+                    &scratch[..]
+                } else {
+                    samples
+                };
+                if !points.is_empty() {
+                    visit(labels, points);
+                }
+            })?;
+        }
+        Ok((refs, range))
     }
 
     /// A subquery: the inner expression evaluated over its own grid, read as a range vector.

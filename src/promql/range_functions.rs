@@ -6,8 +6,9 @@ use promql_parser::parser::Expr;
 
 use super::PromqlError;
 use super::aggregate::kahan_sum_inc;
-use super::eval::{Evaluator, StepSeries, Val, err};
+use super::eval::{Evaluator, StepSeries, Val, err, window};
 use super::functions::{absent_series, format_go_float, quantile};
+use crate::model::labels::Labels;
 use crate::store::Sample;
 
 /// `rate`, `increase` and `delta`: the change over the window, extrapolated towards its edges.
@@ -184,9 +185,13 @@ pub(crate) fn eval_range_function(
         "predict_linear" => Some(ev.eval_scalar(args[1])?),
         _ => None,
     };
-    let rv = ev.eval_range(args[ri])?;
-    let n = ev.n_steps();
+    let direct = match args[ri] {
+        Expr::MatrixSelector(ms) if name != "absent_over_time" => Some(ms),
+        _ => None,
+    };
     if name == "absent_over_time" {
+        let rv = ev.eval_range(args[ri])?;
+        let n = ev.n_steps();
         let mut present = vec![false; n];
         for s in &rv.series {
             for (i, p) in present.iter_mut().enumerate() {
@@ -212,78 +217,45 @@ pub(crate) fn eval_range_function(
     }
     let counter_check = matches!(name, "rate" | "increase");
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
-    let mut out = Vec::with_capacity(rv.series.len());
+    let param = param.as_ref();
+    let mut out = Vec::new();
+    if let Some(ms) = direct {
+        // Straight from the store, without copying the samples out first.
+        let (refs, range) = ev.matrix_refs(ms);
+        ev.visit_range(ms, &mut |labels, samples| {
+            let points = series_points(
+                ev,
+                name,
+                param,
+                counter_check,
+                labels,
+                samples,
+                &refs,
+                range,
+            );
+            if !points.is_empty() {
+                out.push(StepSeries {
+                    labels: labels.clone(),
+                    points,
+                    drop_name: !keep_name,
+                });
+            }
+        })?;
+        return Ok(Val::Vector(out));
+    }
+    let rv = ev.eval_range(args[ri])?;
+    out.reserve(rv.series.len());
     for s in rv.series.iter() {
-        let non_counter = s.labels.metric_name().filter(|metric| {
-            counter_check
-                && !["_total", "_sum", "_count", "_bucket"]
-                    .iter()
-                    .any(|suffix| metric.ends_with(suffix))
-        });
-        let mut points = Vec::new();
-        for i in 0..n {
-            let w = rv.window(&s.points, i);
-            if w.is_empty() {
-                continue;
-            }
-            let end = rv.refs[i];
-            let start = end - rv.range;
-            let v = match name {
-                "rate" => extrapolated_rate(w, start, end, rv.range, true, true),
-                "increase" => extrapolated_rate(w, start, end, rv.range, true, false),
-                "delta" => extrapolated_rate(w, start, end, rv.range, false, false),
-                "irate" => instant_value(w, true),
-                "idelta" => instant_value(w, false),
-                "deriv" => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
-                "predict_linear" => (w.len() >= 2).then(|| {
-                    let (slope, intercept) = linear_regression(w, ev.ts(i));
-                    let d = param.as_ref().map(|p| p[i]).unwrap_or(0.0);
-                    slope * d + intercept
-                }),
-                "resets" => Some(w.windows(2).filter(|p| p[1].f < p[0].f).count() as f64),
-                "changes" => Some(
-                    w.windows(2)
-                        .filter(|p| !(p[1].f == p[0].f || (p[1].f.is_nan() && p[0].f.is_nan())))
-                        .count() as f64,
-                ),
-                "avg_over_time" => Some(avg_over_time(w)),
-                "min_over_time" => Some(
-                    w.iter()
-                        .fold(w[0].f, |m, s| if s.f < m || m.is_nan() { s.f } else { m }),
-                ),
-                "max_over_time" => Some(
-                    w.iter()
-                        .fold(w[0].f, |m, s| if s.f > m || m.is_nan() { s.f } else { m }),
-                ),
-                "sum_over_time" => {
-                    let (mut sum, mut c) = (0.0, 0.0);
-                    for s in w {
-                        (sum, c) = kahan_sum_inc(s.f, sum, c);
-                    }
-                    Some(if sum.is_infinite() { sum } else { sum + c })
-                }
-                "count_over_time" => Some(w.len() as f64),
-                "stddev_over_time" => Some(variance_over_time(w).sqrt()),
-                "stdvar_over_time" => Some(variance_over_time(w)),
-                "last_over_time" => Some(w[w.len() - 1].f),
-                "first_over_time" => Some(w[0].f),
-                "present_over_time" => Some(1.0),
-                "quantile_over_time" => {
-                    let q = param.as_ref().map(|p| p[i]).unwrap_or(f64::NAN);
-                    let mut vals: Vec<f64> = w.iter().map(|s| s.f).collect();
-                    Some(quantile(q, &mut vals))
-                }
-                _ => None,
-            };
-            if let Some(metric) = non_counter {
-                ev.info(format!(
-                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
-                ));
-            }
-            if let Some(f) = v {
-                points.push(Sample { t: ev.ts(i), f });
-            }
-        }
+        let points = series_points(
+            ev,
+            name,
+            param,
+            counter_check,
+            &s.labels,
+            &s.points,
+            &rv.refs,
+            rv.range,
+        );
         if !points.is_empty() {
             out.push(StepSeries {
                 labels: s.labels.clone(),
@@ -293,4 +265,94 @@ pub(crate) fn eval_range_function(
         }
     }
     Ok(Val::Vector(out))
+}
+
+/// One series' values at each step of a range function (the steps whose window is empty or
+/// where the function has no value are left out).
+#[allow(clippy::too_many_arguments)]
+fn series_points(
+    ev: &Evaluator<'_>,
+    name: &str,
+    param: Option<&Vec<f64>>,
+    counter_check: bool,
+    labels: &Labels,
+    points: &[Sample],
+    refs: &[i64],
+    range: i64,
+) -> Vec<Sample> {
+    let n = refs.len();
+    let non_counter = if counter_check {
+        labels.metric_name().filter(|metric| {
+            !["_total", "_sum", "_count", "_bucket"]
+                .iter()
+                .any(|suffix| metric.ends_with(suffix))
+        })
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for i in 0..n {
+        let w = window(points, refs[i] - range, refs[i]);
+        if w.is_empty() {
+            continue;
+        }
+        let end = refs[i];
+        let start = end - range;
+        let v = match name {
+            "rate" => extrapolated_rate(w, start, end, range, true, true),
+            "increase" => extrapolated_rate(w, start, end, range, true, false),
+            "delta" => extrapolated_rate(w, start, end, range, false, false),
+            "irate" => instant_value(w, true),
+            "idelta" => instant_value(w, false),
+            "deriv" => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
+            "predict_linear" => (w.len() >= 2).then(|| {
+                let (slope, intercept) = linear_regression(w, ev.ts(i));
+                let d = param.map(|p| p[i]).unwrap_or(0.0);
+                slope * d + intercept
+            }),
+            "resets" => Some(w.windows(2).filter(|p| p[1].f < p[0].f).count() as f64),
+            "changes" => Some(
+                w.windows(2)
+                    .filter(|p| !(p[1].f == p[0].f || (p[1].f.is_nan() && p[0].f.is_nan())))
+                    .count() as f64,
+            ),
+            "avg_over_time" => Some(avg_over_time(w)),
+            "min_over_time" => Some(
+                w.iter()
+                    .fold(w[0].f, |m, s| if s.f < m || m.is_nan() { s.f } else { m }),
+            ),
+            "max_over_time" => Some(
+                w.iter()
+                    .fold(w[0].f, |m, s| if s.f > m || m.is_nan() { s.f } else { m }),
+            ),
+            "sum_over_time" => {
+                let (mut sum, mut c) = (0.0, 0.0);
+                for s in w {
+                    (sum, c) = kahan_sum_inc(s.f, sum, c);
+                }
+                Some(if sum.is_infinite() { sum } else { sum + c })
+            }
+            "count_over_time" => Some(w.len() as f64),
+            "stddev_over_time" => Some(variance_over_time(w).sqrt()),
+            "stdvar_over_time" => Some(variance_over_time(w)),
+            "last_over_time" => Some(w[w.len() - 1].f),
+            "first_over_time" => Some(w[0].f),
+            "present_over_time" => Some(1.0),
+            "quantile_over_time" => {
+                let q = param.map(|p| p[i]).unwrap_or(f64::NAN);
+                let mut vals: Vec<f64> = w.iter().map(|s| s.f).collect();
+                Some(quantile(q, &mut vals))
+            }
+            _ => None,
+        };
+        if let Some(metric) = non_counter {
+            ev.info(format!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+            ));
+        }
+        if let Some(f) = v {
+            out.push(Sample { t: ev.ts(i), f });
+        }
+    }
+    out
 }
