@@ -277,6 +277,8 @@ impl Sidecar {
             store: parts.store.clone(),
             engine: crate::promql::Engine::default(),
         });
+        state.notifier =
+            (parts.notifier.clone()).map(|n| api::alertmanager::AlertmanagerApi::new(n, config));
         Ok(Sidecar {
             addr,
             listener,
@@ -370,6 +372,8 @@ impl Run {
             store: sidecar.store.clone(),
             engine: crate::promql::Engine::default(),
         });
+        state.notifier =
+            (sidecar.notifier.clone()).map(|n| api::alertmanager::AlertmanagerApi::new(n, config));
         exporter.collectors.start();
         Ok(Run {
             addr,
