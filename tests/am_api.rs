@@ -970,3 +970,150 @@ async fn prometheus_delivers_its_alerts_to_tradewatch() {
     assert_eq!(alert["status"]["state"], "active");
     assert_eq!(alert["receivers"], json!([{"name": "desk"}]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// tradewatch's own silence commands
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `tradewatch ARGS`; gives (exit code, stdout, stderr).
+fn tradewatch(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(support::BIN)
+        .args(args)
+        .env_remove("TRADEWATCH_URL")
+        .env_remove("TRADEWATCH_TOKEN")
+        .env_remove("TRADEWATCH_TOKEN_FILE")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("tradewatch runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_commands_add_list_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = write_config(d);
+    let run = Exporter::start_role(
+        "run",
+        &d.join("data"),
+        &["--config", config.to_str().unwrap()],
+    )
+    .await;
+    let url = run.url("");
+    let admin = d.join("admin.token").display().to_string();
+    let read = d.join("read.token").display().to_string();
+    let conn = |token: &str| {
+        vec![
+            "--url".to_owned(),
+            url.clone(),
+            "--token-file".to_owned(),
+            token.to_owned(),
+        ]
+    };
+    let with = |args: &[&str], token: &str| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(conn(token));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        tradewatch(&refs)
+    };
+
+    // The read token cannot silence.
+    let (code, _, err) = with(&["silence", "add", "--comment", "x", "desk=fx"], &read);
+    assert_eq!(code, 1);
+    assert!(err.contains("asks for a token"), "{err}");
+
+    let (code, out, err) = with(
+        &[
+            "silence",
+            "add",
+            "--duration",
+            "2h",
+            "--author",
+            "ops",
+            "--comment",
+            "desk move",
+            "DeskDown",
+            "desk=~\"f.*\"",
+        ],
+        &admin,
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_owned();
+    assert_eq!(id.len(), 36, "{out}");
+    let got: Value = run
+        .client()
+        .get(run.url(&format!("/api/v2/silence/{id}")))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["createdBy"], "ops");
+    assert_eq!(
+        got["matchers"],
+        json!([{"name": "alertname", "value": "DeskDown", "isRegex": false, "isEqual": true},
+               {"name": "desk", "value": "f.*", "isRegex": true, "isEqual": true}])
+    );
+    let t = |k: &str| chrono::DateTime::parse_from_rfc3339(got[k].as_str().unwrap()).unwrap();
+    // Two hours from the command's now; the server starts it at its own (later) now.
+    let length = (t("endsAt") - t("startsAt")).num_seconds();
+    assert!((7170..=7200).contains(&length), "{got}");
+
+    let (code, table, _) = with(&["silence", "list"], &read);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("MATCHERS"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with(&id)
+            && lines[1].contains("alertname=\"DeskDown\" desk=~\"f.*\"")
+            && lines[1].ends_with("desk move"),
+        "{table}"
+    );
+    let (_, quiet, _) = with(&["silence", "list", "-q", "desk=~\"f.*\""], &read);
+    assert_eq!(quiet.trim(), id);
+    let (_, quiet, _) = with(&["silence", "list", "-q", "desk=fx"], &read);
+    assert_eq!(quiet, "");
+
+    let (code, _, err) = with(&["silence", "expire", &id], &admin);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = with(&["silence", "list"], &read);
+    assert_eq!(out, "No silence is active or pending.\n");
+    let (_, quiet, _) = with(&["silence", "list", "--expired", "-q"], &read);
+    assert_eq!(quiet.trim(), id);
+    let (code, _, err) = with(
+        &["silence", "expire", "00000000-0000-4000-8000-000000000000"],
+        &admin,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("silence 00000000-0000-4000-8000-000000000000 not found"),
+        "{err}"
+    );
+    let (code, _, err) = with(
+        &[
+            "silence",
+            "add",
+            "--end",
+            "2020-01-01T00:00:00Z",
+            "--comment",
+            "late",
+            "desk=fx",
+        ],
+        &admin,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("400: Failed to create silence: start time must be before end time"),
+        "{err}"
+    );
+}
