@@ -1,8 +1,9 @@
 //! Alertmanager's v2 API on tradewatch, against real clients: the real `amtool` adds and
 //! queries alerts, adds, updates, queries and expires silences and reads the configuration of
-//! a running `tradewatch run`; a real Prometheus with `alerting:` pointed at tradewatch
-//! delivers its firing alert; `tradewatch silence add|list|expire` go through the same API.
-//! Validation errors and tokens are checked on the router with `oneshot`.
+//! a running `tradewatch run`; a real Prometheus with `alerting:` pointed at a `tradewatch
+//! sidecar` delivers its firing alert with the ingest token; `tradewatch silence
+//! add|list|expire` go through the same API. Validation errors and tokens are checked on the
+//! router with `oneshot`.
 
 mod support;
 
@@ -880,8 +881,9 @@ async fn prometheus_delivers_its_alerts_to_tradewatch() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = write_config(d);
+    // The sidecar role alone, on its own listener.
     let run = Exporter::start_role(
-        "run",
+        "sidecar",
         &d.join("data"),
         &["--config", config.to_str().unwrap()],
     )
@@ -894,8 +896,9 @@ async fn prometheus_delivers_its_alerts_to_tradewatch() {
     std::fs::write(
         d.join("prometheus.yml"),
         format!(
-            "global:\n  evaluation_interval: 1s\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - api_version: v2\n      authorization: {{credentials: {INGEST}}}\n      static_configs:\n        - targets: ['{}']\n",
+            "global:\n  evaluation_interval: 1s\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - api_version: v2\n      authorization: {{credentials_file: '{}'}}\n      static_configs:\n        - targets: ['{}']\n",
             d.join("prom.rules.yml").display(),
+            d.join("ingest.token").display(),
             run.addr
         ),
     )
