@@ -470,7 +470,9 @@ pub async fn post_alerts(State(state): State<Shared>, body: Bytes) -> Result<Res
         });
     }
     if !errors.is_empty() {
-        return Err(AmError::bad_request(errors.join("; ")));
+        let message = errors.join("; ");
+        tracing::warn!(refused = errors.len(), error = %message, "Posted alerts refused.");
+        return Err(AmError::bad_request(message));
     }
     Ok(no_store(StatusCode::OK.into_response()))
 }
