@@ -1120,3 +1120,85 @@ async fn silence_commands_add_list_and_expire() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// tradewatch's own rule alerts
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_alerts_show_in_the_api_and_can_be_silenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("alertmanager.yml"), ROUTING).unwrap();
+    std::fs::write(
+        d.join("risk.rules.yml"),
+        "groups:\n  - name: risk\n    interval: 1s\n    rules:\n      - alert: TradingKillSwitchActive\n        expr: trading_kill_switch_active == 1\n        labels: {severity: critical}\n        annotations: {summary: 'Kill switch on {{ $labels.engine }}'}\n",
+    )
+    .unwrap();
+    let config = d.join("tradewatch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sidecar:\n  rule_files: ['{}']\nnotifier:\n  config_file: alertmanager.yml\n",
+            d.join("risk.rules.yml").display()
+        ),
+    )
+    .unwrap();
+    let run = Exporter::start_role(
+        "run",
+        &d.join("data"),
+        &["--config", config.to_str().unwrap()],
+    )
+    .await;
+    run.post_all(&[json!({"type": "kill_switch", "engine": "alpha", "active": true})])
+        .await;
+    let get = |path: &'static str| {
+        let request = run.client().get(run.url(path));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let started = Instant::now();
+    let alert = loop {
+        let alerts = get("/api/v2/alerts").await;
+        if let Some(a) = alerts.as_array().and_then(|a| a.first()) {
+            break a.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the rule alert never reached the notifier\n{}",
+            run.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(alert["labels"]["alertname"], "TradingKillSwitchActive");
+    assert_eq!(alert["labels"]["engine"], "alpha");
+    assert_eq!(alert["annotations"]["summary"], "Kill switch on alpha");
+    assert_eq!(alert["receivers"], json!([{"name": "pager"}]));
+    assert_eq!(alert["status"]["state"], "active");
+    let groups = get("/api/v2/alerts/groups").await;
+    assert_eq!(groups[0]["receiver"]["name"], "pager");
+    assert_eq!(
+        groups[0]["labels"],
+        json!({"alertname": "TradingKillSwitchActive"})
+    );
+
+    let silence = json!({
+        "matchers": [{"name": "engine", "value": "alpha", "isRegex": false}],
+        "startsAt": in_minutes(0), "endsAt": in_minutes(30), "createdBy": "desk", "comment": "drill",
+    });
+    let reply: Value = run
+        .client()
+        .post(run.url("/api/v2/silences"))
+        .json(&silence)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = reply["silenceID"].as_str().unwrap();
+    let alerts = get("/api/v2/alerts").await;
+    assert_eq!(
+        alerts[0]["status"],
+        json!({"state": "suppressed", "silencedBy": [id], "inhibitedBy": []})
+    );
+}
