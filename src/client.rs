@@ -37,7 +37,7 @@ pub enum ClientError {
     },
     /// The token was refused or missing.
     #[error(
-        "{url} asks for a token: pass --token-file FILE or set TRADEWATCH_TOKEN (the read token, or the admin token)"
+        "{url} asks for a token: pass --token-file FILE or set TRADEWATCH_TOKEN (the read token to read; the admin token to change silences or acks)"
     )]
     Unauthorized {
         /// The URL.

@@ -652,8 +652,12 @@ struct PostableSilence {
     comment: String,
 }
 
+/// How long an expired silence is kept (Alertmanager's `--data.retention` default).
+const SILENCE_RETENTION: chrono::Duration = chrono::Duration::hours(120);
+
 /// Checks a posted silence as Alertmanager's handler and `Silences.Set` do and stores it;
-/// gives its id.
+/// gives its id. Silences expired longer than [`SILENCE_RETENTION`] ago are dropped first, as
+/// Alertmanager's maintenance drops them.
 fn set_silence(
     d: &mut Dispatcher,
     p: PostableSilence,
@@ -699,6 +703,7 @@ fn set_silence(
         comment: p.comment,
         updated_at: now,
     };
+    d.silences_mut().gc(now, SILENCE_RETENTION);
     d.silences_mut().set(silence, now).map_err(|e| match e {
         SilenceError::NotFound(_) => AmError::not_found(Some("silence not found")),
         SilenceError::Invalid(m) => AmError::bad_request(format!("silence invalid: {m}")),
@@ -829,6 +834,39 @@ mod tests {
             "<secret>"
         );
         assert_eq!(r["slack_configs"][0]["api_url"], "<secret>");
+    }
+
+    #[test]
+    fn silences_expired_past_the_retention_are_dropped_at_the_next_change() {
+        let config = crate::notify::config::AlertmanagerConfig::parse(
+            "route:\n  receiver: x\nreceivers:\n  - name: x\n",
+            "am.yml",
+        )
+        .unwrap();
+        let mut d = Dispatcher::new(config);
+        let t0: DateTime<Utc> = "2026-11-23T08:00:00Z".parse().unwrap();
+        let posted = |start: DateTime<Utc>| PostableSilence {
+            id: None,
+            matchers: vec![PostableMatcher {
+                name: "a".into(),
+                value: "b".into(),
+                is_regex: false,
+                is_equal: None,
+            }],
+            starts_at: start,
+            ends_at: start + chrono::Duration::hours(1),
+            created_by: "desk".into(),
+            comment: "c".into(),
+        };
+        let first = set_silence(&mut d, posted(t0), t0).unwrap();
+        d.silences_mut().expire(&first, t0).unwrap();
+        let later = t0 + chrono::Duration::hours(119);
+        set_silence(&mut d, posted(later), later).unwrap();
+        assert!(d.silences().get(&first).is_some());
+        let much_later = t0 + chrono::Duration::hours(121);
+        set_silence(&mut d, posted(much_later), much_later).unwrap();
+        assert!(d.silences().get(&first).is_none());
+        assert_eq!(d.silences().iter().count(), 2);
     }
 
     #[test]
