@@ -4,6 +4,7 @@
 pub mod alertmanager;
 pub mod exporter;
 pub mod health;
+pub mod operations;
 pub mod sidecar;
 
 use std::sync::Arc;
@@ -51,7 +52,12 @@ pub struct AppState {
     pub sidecar: Option<sidecar::SidecarApi>,
     /// The notifier's Alertmanager API, when this process runs the notifier.
     pub notifier: Option<alertmanager::AlertmanagerApi>,
+    /// Where `POST /-/reload` asks the running role to reload; the reply says how it went.
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
+
+/// A reload request: the role answers `Ok` or the reason it refused the new configuration.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// Shared state handle.
 pub type Shared = Arc<AppState>;
@@ -80,6 +86,7 @@ impl AppState {
             max_body_bytes: config.exporter.limits.max_body_bytes,
             sidecar: None,
             notifier: None,
+            reload: None,
         })
     }
 
@@ -99,6 +106,7 @@ impl AppState {
             max_body_bytes: config.exporter.limits.max_body_bytes,
             sidecar: None,
             notifier: None,
+            reload: None,
         }
     }
 }
@@ -137,6 +145,12 @@ pub fn router(state: Shared) -> Router {
                 route(&state, Scope::Read, axum::routing::get(exporter::changes)),
             );
     }
+    if state.reload.is_some() {
+        router = router.route(
+            "/-/reload",
+            route(&state, Scope::Admin, axum::routing::post(reload)),
+        );
+    }
     if state.sidecar.is_some() {
         let read = |m| route(&state, Scope::Read, m);
         use axum::routing::get;
@@ -162,7 +176,13 @@ pub fn router(state: Shared) -> Router {
                 read(get(sidecar::label_values)),
             )
             .route("/api/v1/rules", read(get(sidecar::rules)))
-            .route("/api/v1/alerts", read(get(sidecar::alerts)));
+            .route("/api/v1/alerts", read(get(sidecar::alerts)))
+            .route("/api/v1/outbox", read(get(operations::outbox)))
+            .route(
+                "/api/v1/outbox/{id}/retry",
+                route(&state, Scope::Admin, axum::routing::post(operations::retry)),
+            )
+            .route("/api/v1/alert-log", read(get(operations::alert_log)));
     }
     if state.notifier.is_some() {
         use alertmanager as am;
@@ -206,6 +226,27 @@ pub fn router(state: Shared) -> Router {
             );
     }
     router.fallback(not_found).with_state(state)
+}
+
+/// `POST /-/reload`: 200 when the new configuration is in force, 500 with the reason (as
+/// Prometheus answers) when it was refused and the old one keeps running.
+async fn reload(State(state): State<Shared>) -> Response {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let Some(tx) = &state.reload else {
+        return ApiError::new(StatusCode::NOT_FOUND, "no such endpoint").into_response();
+    };
+    if tx.send(reply).await.is_err() {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    match answer.await {
+        Ok(Ok(())) => (StatusCode::OK, "").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}"),
+        )
+            .into_response(),
+        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

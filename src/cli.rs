@@ -94,6 +94,9 @@ pub enum Command {
     /// changes need the admin token.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Look at and retry the notifier's outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print a running process's health checks; exit 0 healthy, 1 warning, 2 critical or
     /// unreachable (for cron and probes).
     ///
@@ -103,8 +106,11 @@ pub enum Command {
         #[command(flatten)]
         connection: crate::client::Connection,
     },
-    /// Run a simulated trading engine that sends every event type and plays scripted
-    /// incidents (with --engine-only, against an exporter at --url).
+    /// Run everything on one machine: exporter, rule pack, notifier writing emails as .eml
+    /// files, and a simulated trading engine that plays scripted incidents (with
+    /// --engine-only, only the engine, against an exporter at --url).
+    ///
+    /// Example: tradewatch demo --duration 2m
     Demo(DemoArgs),
     /// Work with the notifier's Alertmanager configuration.
     #[command(subcommand)]
@@ -118,6 +124,47 @@ pub enum AlertsCommand {
     ///
     /// Example: tradewatch alerts status --url http://127.0.0.1:9471
     Status {
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+    /// Follow the alert log: transitions and notification outcomes as they happen.
+    ///
+    /// Example: tradewatch alerts tail --since 2026-11-23T09:30:00Z
+    Tail {
+        /// Start from this time (RFC 3339); default the last hour.
+        #[arg(long)]
+        since: Option<String>,
+        /// Print the log's JSON lines as they are.
+        #[arg(long)]
+        json: bool,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+}
+
+/// `outbox` commands.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List outbox items (dead ones by default).
+    ///
+    /// Example: tradewatch outbox list --state pending
+    List {
+        /// pending, delivered or dead.
+        #[arg(long, default_value = "dead")]
+        state: String,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+    /// Send dead items again (needs the admin token when one is set).
+    ///
+    /// Example: tradewatch outbox retry 42 43
+    Retry {
+        /// Item ids, from `outbox list`.
+        #[arg(required = true)]
+        ids: Vec<i64>,
         /// Where to connect.
         #[command(flatten)]
         connection: crate::client::Connection,
@@ -208,6 +255,13 @@ pub struct DemoArgs {
     /// `models/*.json`, under this folder, for a file-freshness collector to watch.
     #[arg(long)]
     pub artifacts_dir: Option<PathBuf>,
+    /// The folder of the full demo: its data, rules, routing file, model files and emails
+    /// (data and emails start empty each run).
+    #[arg(long, default_value = "tradewatch-demo")]
+    pub dir: PathBuf,
+    /// The full demo's listener.
+    #[arg(long, default_value = "127.0.0.1:9470")]
+    pub listen: SocketAddr,
 }
 
 /// `notify` commands.
@@ -264,6 +318,9 @@ pub enum RulesCommand {
         /// Run only the test groups whose name matches this regular expression (repeatable).
         #[arg(long, value_name = "REGEX")]
         run: Vec<String>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
 }
 

@@ -75,12 +75,12 @@ impl Connection {
 
     /// `GET {url}{path}` as JSON; `allow` lists non-2xx statuses whose JSON body is wanted too.
     pub async fn get(&self, path: &str, allow: &[u16]) -> Result<(u16, Value), ClientError> {
-        self.send(reqwest::Method::GET, path, None, allow).await
+        self.call(reqwest::Method::GET, path, None, allow).await
     }
 
     /// `METHOD {url}{path}` with an optional JSON body; the reply as JSON (`null` when empty);
     /// `allow` lists non-2xx statuses whose body is wanted too.
-    pub async fn send(
+    pub async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -88,11 +88,9 @@ impl Connection {
         allow: &[u16],
     ) -> Result<(u16, Value), ClientError> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("a client builds");
-        let mut request = client.request(method, &url);
+        let mut request = self
+            .client(Some(Duration::from_secs(30)))
+            .request(method, &url);
         if let Some(token) = self.token()? {
             request = request.bearer_auth(token);
         }
@@ -145,6 +143,69 @@ impl Connection {
         Err(ClientError::Refused {
             message: format!("{url}: {status}: {message}"),
         })
+    }
+}
+
+impl Connection {
+    fn client(&self, timeout: Option<Duration>) -> reqwest::Client {
+        crate::server::install_crypto_provider();
+        let mut b = reqwest::Client::builder();
+        if let Some(t) = timeout {
+            b = b.timeout(t);
+        }
+        b.build().expect("a client builds")
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let request = match self.token()? {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        if response.status() == 401 {
+            return Err(ClientError::Unauthorized {
+                url: response.url().to_string(),
+            });
+        }
+        Ok(response)
+    }
+
+    /// `POST {url}{path}` with an empty body; the JSON reply, or the error it carries.
+    pub async fn post(&self, path: &str) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        let response = self
+            .send(self.client(Some(Duration::from_secs(30))).post(&url))
+            .await?;
+        let status = response.status();
+        let body: Value = response.json_value().await;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(ClientError::Refused {
+                message: format!(
+                    "{url}: {}: {}",
+                    status.as_u16(),
+                    body["error"].as_str().unwrap_or("")
+                ),
+            })
+        }
+    }
+}
+
+trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> Value {
+        let bytes = self.bytes().await.unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     }
 }
 
@@ -335,4 +396,129 @@ pub async fn health(conn: &Connection) -> (String, u8) {
             (out, code)
         }
     }
+}
+
+/// One alert log line as `alerts tail` prints it.
+pub fn log_line_text(line: &Value) -> String {
+    let ts = line["ts"].as_str().unwrap_or("");
+    match line["kind"].as_str() {
+        Some("transition") => {
+            let labels = line["labels"].as_object().cloned().unwrap_or_default();
+            format!(
+                "{ts}  {:<9} {}  {}  (was {}, value {})",
+                line["to"].as_str().unwrap_or(""),
+                line["alertname"].as_str().unwrap_or(""),
+                labels_text(&labels, &["alertname"]),
+                line["from"].as_str().unwrap_or(""),
+                line["value"]
+            )
+        }
+        Some("notification") => {
+            let mut text = format!(
+                "{ts}  {:<9} {} {} {} ({}, attempt {})",
+                line["outcome"].as_str().unwrap_or(""),
+                line["receiver"].as_str().unwrap_or(""),
+                line["integration"].as_str().unwrap_or(""),
+                line["group_key"].as_str().unwrap_or(""),
+                line["status"].as_str().unwrap_or(""),
+                line["attempt"]
+            );
+            if let Some(e) = line["error"].as_str() {
+                let _ = write!(text, ": {e}");
+            }
+            text
+        }
+        _ => line.to_string(),
+    }
+}
+
+/// `tradewatch alerts tail`: the alert log since `since`, then every new line, until the
+/// process goes away or the user stops it; `json` prints the lines as they come.
+pub async fn alerts_tail(
+    conn: &Connection,
+    since: Option<&str>,
+    json: bool,
+    mut out: impl std::io::Write,
+) -> Result<(), ClientError> {
+    let mut path = "/api/v1/alert-log?follow=1".to_owned();
+    if let Some(t) = since {
+        path.push_str("&since=");
+        path.extend(url::form_urlencoded::byte_serialize(t.as_bytes()));
+    }
+    let url = format!("{}{path}", conn.url.trim_end_matches('/'));
+    let mut response = conn.send(conn.client(None).get(&url)).await?;
+    if !response.status().is_success() {
+        let status = response.status().as_u16();
+        let body = response.json_value().await;
+        return Err(ClientError::Refused {
+            message: format!("{url}: {status}: {}", body["error"].as_str().unwrap_or("")),
+        });
+    }
+    let mut pending = Vec::new();
+    loop {
+        let chunk = response
+            .chunk()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: conn.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let Some(chunk) = chunk else { return Ok(()) };
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            let printed = if json {
+                text
+            } else {
+                serde_json::from_str::<Value>(&text)
+                    .map(|v| log_line_text(&v))
+                    .unwrap_or(text)
+            };
+            if writeln!(out, "{printed}")
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// `tradewatch outbox list`: a table of outbox items (dead ones by default).
+pub async fn outbox_list(conn: &Connection, state: &str) -> Result<String, ClientError> {
+    let path = format!("/api/v1/outbox?state={state}");
+    let (_, body) = conn.get(&path, &[]).await?;
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        return Ok(format!("No {state} outbox item.\n"));
+    }
+    let mut out = format!(
+        "{:<6} {:<9} {:<20} {:<11} {:>8}  {:<25} {}\n",
+        "ID", "STATE", "RECEIVER", "INTEGRATION", "ATTEMPTS", "CREATED", "LAST ERROR"
+    );
+    for i in items {
+        let _ = writeln!(
+            out,
+            "{:<6} {:<9} {:<20} {:<11} {:>8}  {:<25} {}",
+            i["id"],
+            i["state"].as_str().unwrap_or(""),
+            i["receiver"].as_str().unwrap_or(""),
+            i["integration"].as_str().unwrap_or(""),
+            i["attempts"],
+            i["created_at"].as_str().unwrap_or(""),
+            i["last_error"].as_str().unwrap_or("")
+        );
+    }
+    Ok(out)
+}
+
+/// `tradewatch outbox retry ID…`: each dead item goes back to pending.
+pub async fn outbox_retry(conn: &Connection, ids: &[i64]) -> Result<String, ClientError> {
+    let mut out = String::new();
+    for id in ids {
+        conn.post(&format!("/api/v1/outbox/{id}/retry")).await?;
+        let _ = writeln!(out, "outbox item {id}: queued again");
+    }
+    Ok(out)
 }

@@ -65,6 +65,9 @@ pub struct Config {
     /// it); none for the bundled default or a text.
     #[serde(skip)]
     pub base_dir: Option<std::path::PathBuf>,
+    /// The file it was loaded from, read again by a reload; none for the bundled default.
+    #[serde(skip)]
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// The default configuration, used when no `--config` is given.
@@ -161,6 +164,7 @@ impl Config {
         })?;
         let mut config = Config::parse(&text, &path.display().to_string())?;
         config.base_dir = Some(path.parent().unwrap_or(Path::new("")).to_owned());
+        config.path = Some(path.to_owned());
         Ok(config)
     }
 

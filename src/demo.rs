@@ -19,6 +19,7 @@
 pub mod driver;
 mod rng;
 pub mod scenario;
+pub mod stack;
 pub mod timeline;
 
 pub use driver::{DemoError, DriverConfig, Summary, run};

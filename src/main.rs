@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tradewatch::cli::{
     AlertsCommand, CheckCommand, Cli, Command, DemoArgs, ExpositionFormat, JournalCommand, Lint,
-    LogFormat, NotifyCommand, RoutesCommand, RulesCommand, RunArgs, SilenceCommand,
+    LogFormat, NotifyCommand, OutboxCommand, RoutesCommand, RulesCommand, RunArgs, SilenceCommand,
 };
 use tradewatch::config::Config;
 
@@ -27,6 +27,7 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -106,6 +107,36 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Silence(command) => silence(command),
+        Command::Alerts(AlertsCommand::Tail {
+            since,
+            json,
+            connection,
+        }) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(tradewatch::client::alerts_tail(
+                &connection,
+                since.as_deref(),
+                json,
+                std::io::stdout().lock(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outbox(OutboxCommand::List { state, connection }) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            print!(
+                "{}",
+                runtime.block_on(tradewatch::client::outbox_list(&connection, &state))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Outbox(OutboxCommand::Retry { ids, connection }) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            print!(
+                "{}",
+                runtime.block_on(tradewatch::client::outbox_retry(&connection, &ids))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Health { connection } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let (out, code) = runtime.block_on(tradewatch::client::health(&connection));
@@ -113,9 +144,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(code))
         }
         Command::Check(CheckCommand::Config { file }) => match Config::load(&file) {
-            Ok(_) => {
-                println!("{}: valid", file.display());
-                Ok(ExitCode::SUCCESS)
+            Ok(config) => {
+                let (problems, notes) = tradewatch::roles::sidecar::check_references(&config);
+                for note in &notes {
+                    eprintln!("note: {note}");
+                }
+                if problems.is_empty() {
+                    println!("{}: valid", file.display());
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    Ok(ExitCode::from(1))
+                }
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -150,16 +192,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{report}");
             Ok(ExitCode::from(code))
         }
-        Command::Rules(RulesCommand::Test { files, run }) => {
+        Command::Rules(RulesCommand::Test { files, run, junit }) => {
             let run = run
                 .iter()
                 .map(|r| regex::Regex::new(r))
                 .collect::<Result<Vec<_>, _>>()?;
             let report = tradewatch::rules::unittest::test_files(&files, &run);
-            for (stream, text) in &report.chunks {
-                match stream {
-                    tradewatch::rules::unittest::Stream::Stdout => print!("{text}"),
-                    tradewatch::rules::unittest::Stream::Stderr => eprint!("{text}"),
+            report.print();
+            if let Some(path) = junit {
+                let now = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+                let xml = tradewatch::rules::unittest::junit::junit_xml(&report.suites, &now);
+                if let Err(e) = std::fs::write(&path, xml) {
+                    eprintln!("failed to write JUnit XML: {e}");
                 }
             }
             Ok(ExitCode::from(report.code))
@@ -236,10 +280,23 @@ fn silence(command: SilenceCommand) -> anyhow::Result<ExitCode> {
 
 fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if !args.engine_only {
-        anyhow::bail!(
-            "`tradewatch demo` with its own exporter, sidecar and notifier is not available yet; \
-             run `tradewatch demo --engine-only --url URL` against a running exporter"
-        );
+        let settings = tradewatch::demo::stack::DemoSettings {
+            dir: args.dir,
+            listen: args.listen,
+            seed: args.seed,
+            speed: args.speed,
+            duration: args.duration.map(Into::into),
+        };
+        let runtime = tokio::runtime::Runtime::new()?;
+        let (summary, _) = runtime.block_on(tradewatch::demo::stack::run(
+            settings,
+            tradewatch::server::shutdown_signal(),
+        ))?;
+        return Ok(if summary.rejected == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     let token = match &args.token_file {
         Some(path) => Some(tradewatch::demo::driver::read_token_file(path)?),

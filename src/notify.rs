@@ -3,9 +3,20 @@
 //!
 //! Notification is a chain of small stages: route → group → inhibit/silence/ack → dedup →
 //! outbox → send with retry. The types every stage shares are in [`types`].
+//!
+//! - [`config`]: `alertmanager.yml` (or tradewatch's inline `notifier.config`), checked as
+//!   `amtool check-config` checks it;
+//! - [`matcher`], [`route`]: Alertmanager's matchers and routing tree (`notify routes test`);
+//! - [`time_interval`], [`inhibit`], [`silence`]: what mutes a notification;
+//! - [`dispatch`]: aggregation groups, their timers and the dedup against the notification
+//!   log, pure, with time as a parameter;
+//! - [`outbox`] (durable items and the sender), [`webhook`] and [`email`] (the channels) and
+//!   [`payload`] (Alertmanager's template data and webhook payload for a notification);
+//! - [`pipeline`]: the stages at work, with their state in `state.db`.
 
 pub mod config;
 pub mod dispatch;
+pub mod email;
 pub mod inhibit;
 pub mod matcher;
 pub mod outbox;

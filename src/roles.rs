@@ -242,7 +242,98 @@ pub struct Sidecar {
     listener: Listener,
     parts: sidecar::SidecarParts,
     router: axum::Router,
+    reloads: Reloads,
     _lock: std::fs::File,
+}
+
+/// What a role needs to reload: the running configuration (for its file and the command-line
+/// overrides), the external URL, the requests of `POST /-/reload`, and the self-metrics.
+struct Reloads {
+    config: Config,
+    external_url: String,
+    requests: tokio::sync::mpsc::Receiver<api::ReloadRequest>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Reloads {
+    fn new(
+        config: &Config,
+        external_url: &str,
+        telemetry: Arc<Telemetry>,
+    ) -> (Reloads, tokio::sync::mpsc::Sender<api::ReloadRequest>) {
+        let (tx, requests) = tokio::sync::mpsc::channel(4);
+        (
+            Reloads {
+                config: config.clone(),
+                external_url: external_url.to_owned(),
+                requests,
+                telemetry,
+            },
+            tx,
+        )
+    }
+
+    /// Reads the configuration file again (the command-line overrides of listener and data
+    /// directory still apply) and hands it to `parts`; records the outcome.
+    async fn reload(&mut self, parts: &mut sidecar::SidecarParts) -> Result<(), String> {
+        let loaded = match &self.config.path {
+            Some(path) => Config::load(path).map_err(|e| e.to_string()),
+            None => Ok(Config::bundled()),
+        };
+        let result = match loaded {
+            Ok(mut config) => {
+                config.server.listen = self.config.server.listen;
+                config
+                    .storage
+                    .data_dir
+                    .clone_from(&self.config.storage.data_dir);
+                match parts.reload(&config, &self.external_url).await {
+                    Ok(()) => {
+                        self.config = config;
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let now = crate::rules::schedule::now_ms() as f64 / 1000.0;
+        self.telemetry.config_loaded(result.is_ok(), now);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "Reload refused; the running configuration stays.");
+        }
+        result
+    }
+
+    /// Serves `served` to its end, reloading `parts` at each `POST /-/reload` and SIGHUP.
+    async fn serve(
+        &mut self,
+        parts: &mut sidecar::SidecarParts,
+        served: impl std::future::Future<Output = Result<(), ServerError>>,
+    ) -> Result<(), ServerError> {
+        tokio::pin!(served);
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                result = &mut served => return result,
+                Some(reply) = self.requests.recv() => {
+                    let result = self.reload(parts).await;
+                    let _ = reply.send(result);
+                }
+                _ = hup => {
+                    tracing::info!("SIGHUP: reloading the configuration.");
+                    let _ = self.reload(parts).await;
+                }
+            }
+        }
+    }
 }
 
 impl Sidecar {
@@ -267,7 +358,9 @@ impl Sidecar {
         )
         .await?;
         telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
+        let (reloads, reload_tx) = Reloads::new(config, &url, telemetry.clone());
         let mut state = AppState::new(config, telemetry, tokens);
+        state.reload = Some(reload_tx);
         state.health.add(api::health::SidecarHealth {
             rules: parts.rules.clone(),
             scrapes: true,
@@ -276,6 +369,8 @@ impl Sidecar {
             rules: parts.rules.clone(),
             store: parts.store.clone(),
             engine: crate::promql::Engine::default(),
+            notifier: parts.notifier.clone(),
+            log: parts.log.clone(),
         });
         state.notifier =
             (parts.notifier.clone()).map(|n| api::alertmanager::AlertmanagerApi::new(n, config));
@@ -284,12 +379,13 @@ impl Sidecar {
             listener,
             parts,
             router: api::router(Arc::new(state)),
+            reloads,
             _lock: lock,
         })
     }
 
     /// The rule layer.
-    pub fn rules(&self) -> &Arc<crate::rules::Rules> {
+    pub fn rules(&self) -> &crate::rules::RulesHandle {
         &self.parts.rules
     }
 
@@ -299,11 +395,21 @@ impl Sidecar {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), RoleError> {
         tracing::info!(url = %format!("{}://{}", scheme(&self.listener), self.addr), "Sidecar listening.");
-        let served = self
-            .listener
-            .serve(self.router, shutdown, Duration::from_secs(10))
+        let Sidecar {
+            listener,
+            mut parts,
+            router,
+            mut reloads,
+            _lock,
+            ..
+        } = self;
+        let served = reloads
+            .serve(
+                &mut parts,
+                listener.serve(router, shutdown, Duration::from_secs(10)),
+            )
             .await;
-        self.parts.stop().await;
+        parts.stop().await;
         served?;
         tracing::info!("Sidecar stopped.");
         Ok(())
@@ -320,6 +426,8 @@ pub struct Run {
     exporter: ExporterParts,
     sidecar: sidecar::SidecarParts,
     router: axum::Router,
+    telemetry: Arc<Telemetry>,
+    reloads: Reloads,
     _locks: (std::fs::File, std::fs::File),
 }
 
@@ -355,14 +463,16 @@ impl Run {
         };
         let sidecar = sidecar::SidecarParts::start(config, &url, telemetry.clone(), source).await?;
         telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
+        let (reloads, reload_tx) = Reloads::new(config, &url, telemetry.clone());
         let state = AppState::exporter(
             config,
             exporter.ingest.clone(),
             exporter.collected.clone(),
-            telemetry,
+            telemetry.clone(),
             tokens,
         );
         let mut state = Arc::try_unwrap(state).unwrap_or_else(|_| unreachable!("not yet shared"));
+        state.reload = Some(reload_tx);
         state.health.add(api::health::SidecarHealth {
             rules: sidecar.rules.clone(),
             scrapes: false,
@@ -371,6 +481,8 @@ impl Run {
             rules: sidecar.rules.clone(),
             store: sidecar.store.clone(),
             engine: crate::promql::Engine::default(),
+            notifier: sidecar.notifier.clone(),
+            log: sidecar.log.clone(),
         });
         state.notifier =
             (sidecar.notifier.clone()).map(|n| api::alertmanager::AlertmanagerApi::new(n, config));
@@ -381,6 +493,8 @@ impl Run {
             exporter,
             sidecar,
             router: api::router(Arc::new(state)),
+            telemetry,
+            reloads,
             _locks: (exporter_lock, sidecar_lock),
         })
     }
@@ -391,8 +505,13 @@ impl Run {
     }
 
     /// The rule layer.
-    pub fn rules(&self) -> &Arc<crate::rules::Rules> {
+    pub fn rules(&self) -> &crate::rules::RulesHandle {
         &self.sidecar.rules
+    }
+
+    /// The process's own metrics.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     /// Serves until `shutdown`, then stops evaluating, drains the exporter and snapshots.
@@ -401,12 +520,23 @@ impl Run {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), RoleError> {
         tracing::info!(url = %format!("{}://{}", scheme(&self.listener), self.addr), "tradewatch listening.");
-        let served = self
-            .listener
-            .serve(self.router, shutdown, Duration::from_secs(10))
+        let Run {
+            listener,
+            exporter,
+            mut sidecar,
+            router,
+            mut reloads,
+            _locks,
+            ..
+        } = self;
+        let served = reloads
+            .serve(
+                &mut sidecar,
+                listener.serve(router, shutdown, Duration::from_secs(10)),
+            )
             .await;
-        self.sidecar.stop().await;
-        self.exporter.stop().await;
+        sidecar.stop().await;
+        exporter.stop().await;
         served?;
         tracing::info!("tradewatch stopped.");
         Ok(())

@@ -26,4 +26,4 @@ pub use eval::{GroupEvaluation, GroupState, RuleEvalError};
 pub use file::{LoadedRules, Rule, RuleFile, RuleFileError, RuleGroup};
 pub use recording::RecordingError;
 pub use rule::{AlertingRule, CompiledRule, Group, RecordingRule, compile};
-pub use schedule::{AlertSink, Rules, RulesTask, Settings};
+pub use schedule::{AlertSink, Rules, RulesHandle, RulesTask, Settings};

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod error;
 mod families;
+pub mod filter;
 mod identity;
 mod lexer;
 pub mod lint;

@@ -263,6 +263,13 @@ impl Telemetry {
         add(&self.events_received, &label("type", kind), n as f64);
     }
 
+    /// Events received so far, of every type.
+    pub fn events_received_total(&self) -> u64 {
+        let mut total = 0.0;
+        self.events_received.for_each(|s| total += s.value());
+        total as u64
+    }
+
     /// Counts `n` rejected events for `reason`.
     pub fn events_rejected(&self, reason: &str, n: u64) {
         add(&self.events_rejected, &label("reason", reason), n as f64);

@@ -244,7 +244,7 @@ fn tradewatch_checks_the_example_configs() {
     for file in ["deploy/tradewatch.yaml", "deploy/tradewatch-run.yaml"] {
         let (ok, out) = run_in(&pack::root(), support::BIN, &["check", "config", file]);
         assert!(ok, "tradewatch check config {file}:\n{out}");
-        assert_eq!(out, format!("{file}: valid\n"));
+        assert!(out.starts_with(&format!("{file}: valid\n")), "{out}");
     }
 }
 

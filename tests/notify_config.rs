@@ -141,6 +141,13 @@ fn invalid_fixtures_report_every_problem_exactly() {
             ],
         ),
         (
+            "invalid/global_urls.yml",
+            &[
+                "invalid/global_urls.yml:3:18: global.slack_api_url: parse \"not a url\": relative URL without a base",
+                "invalid/global_urls.yml:4:18: global.pagerduty_url: unsupported scheme \"ftp\" for URL",
+            ],
+        ),
+        (
             "tradewatch_only/slack.yml",
             &[
                 "tradewatch_only/slack.yml:5:5: receivers[0].slack_configs: slack_configs are not supported by tradewatch (it delivers email_configs and webhook_configs)",
@@ -319,5 +326,234 @@ fn amtool_check_config_agrees_on_valid_and_invalid_fixtures() {
             checked += 1;
         }
     }
-    assert!(checked >= 18, "only {checked} fixtures");
+    assert!(checked >= 20, "only {checked} fixtures");
+}
+
+#[test]
+fn amtool_agrees_on_which_regexes_and_matchers_are_valid() {
+    if !support::available("amtool_agrees_on_regexes", &[&AMTOOL]) {
+        return;
+    }
+    let regexes = [
+        "x|y",
+        "(",
+        "[a-",
+        "x{1001}",
+        "x{2,1000}",
+        "a**",
+        "a*?",
+        "a??",
+        "a{2}{3}",
+        "(?P<n>x)",
+        "(?<n>x)",
+        "\\\\z",
+        "\\\\Z",
+        "[[:word:]]",
+        "[[:nope:]]",
+        "\\\\pN",
+        "\\\\p{Greek}",
+        "(?i)x",
+        "(?U)x+",
+        "x{,2}",
+        "\\\\Qa.b\\\\E",
+        "[]a]",
+        "[^]a]",
+        "\\\\C",
+        "(?s).",
+        "\\\\8",
+    ];
+    let matchers = [
+        "a=b",
+        "a = \"b\"",
+        "{a=b, c!=d}",
+        "a=~\"x|y\"",
+        "ñ=x",
+        "a:b=x",
+        "a=b\"c",
+        "a=\"b",
+        "1a=b",
+        "a",
+        "a=\\\"b\\\"",
+        "{a=b,}",
+        "a==b",
+        "a!~\"(\"",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<String> = regexes
+        .iter()
+        .map(|re| {
+            format!("route:\n  receiver: r\n  routes:\n    - match_re: {{a: '{re}'}}\nreceivers: [{{name: r}}]\n")
+        })
+        .collect();
+    cases.extend(matchers.iter().map(|m| {
+        format!(
+            "route:\n  receiver: r\n  routes:\n    - matchers: ['{}']\nreceivers: [{{name: r}}]\n",
+            m.replace('\'', "''")
+        )
+    }));
+    for (i, text) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}.yml"));
+        std::fs::write(&path, text).unwrap();
+        let ours = AlertmanagerConfig::load(&path);
+        let theirs = std::process::Command::new("amtool")
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            ours.is_ok(),
+            theirs.status.success(),
+            "{text}\nours: {ours:?}\namtool: {}",
+            String::from_utf8_lossy(&theirs.stdout)
+        );
+    }
+}
+
+/// Go's toolchain (Debian's `golang-go`): its `regexp` is the oracle of matcher regexes.
+const GO: support::Needs = support::Needs {
+    what: "go",
+    probe: &["go", "version"],
+    install: "apt-get install golang-go",
+};
+
+#[test]
+fn matcher_regexes_match_as_go_regexp_does() {
+    use tradewatch::notify::matcher::{MatchOp, Matcher};
+    if !support::available("matcher_regexes_match_as_go", &[&GO]) {
+        return;
+    }
+    let patterns = [
+        "x|y",
+        ".*",
+        ".+",
+        "\\d+",
+        "\\D",
+        "\\w+",
+        "\\W",
+        "\\s",
+        "\\S+",
+        "a\\b",
+        "\\bk",
+        "[\\d]+",
+        "[\\w-]+",
+        "[^\\d]",
+        "[\\D]",
+        "[[:alpha:]]+",
+        "[[:^digit:]]+",
+        "[[:word:]]+",
+        "(?i)k",
+        "(?i)s",
+        "(?i)é",
+        "(?s).",
+        ".",
+        "a$",
+        "(?m)a$",
+        "\\pL+",
+        "\\p{Greek}",
+        "\\PL",
+        "[^a]",
+        "\\x{41}",
+        "\\x41",
+        "\\Qa.b\\E",
+        "a{,2}",
+        "a{2}",
+        "a{2,}",
+        "a{1,2}?",
+        "[]a]+",
+        "[^]a]",
+        "[a-]+",
+        "[-a]",
+        "[a&&b]+",
+        "[a~~b]+",
+        "[[]",
+        "\\.",
+        "\\\\",
+        "é+",
+        "\\u00e9",
+        "\\z",
+        "\\A.",
+        "(?U)a+",
+        "[\\s\\S]",
+        "\\pN+",
+        "[\\p{Lu}]",
+        "(a|ab)(c|bcd)",
+        "\\C",
+        "{",
+        "}",
+        "a{",
+        "a{1",
+        "x{2,1}",
+        "\\012",
+        "\\1",
+        "\\8",
+        "\\12",
+        "(?i)[k]",
+        "[\\x{41}-\\x{43}]+",
+        "[\\pL]+",
+        "\\P{Greek}",
+        "a\\z",
+        "(?i:K)a",
+        "[[:upper:]]",
+        "(?i)[[:upper:]]",
+        "\\B",
+        "x*?",
+        "[a-c--b]",
+        "\\e",
+        "\\u",
+        "\\!",
+        "[\\b]",
+        "\\v",
+        "(?i)ß",
+        "\\pZ",
+        "[^\\s]",
+        "[\\S]",
+        "(?-s:.)",
+        "(?i)\\x{212a}",
+    ];
+    let inputs: Vec<&str> = vec![
+        "", "a", "x", "y", "5", "55", "\u{663}", "é", "É", "\n", "a\n", "\u{212a}", "k", "K",
+        "\u{17f}", "s", "S", "{,2}", "aa", "aaa", "a{,2}", "x y", "A_1", "a-b", "]", "[", "-",
+        "a&b", "a~b", ".", "a.b", "\\", "ab", "abcd", "A", "\u{3b1}", "\u{391}", "\t", "{", "}",
+        "a{", "a{1", "\u{2028}", "ß",
+    ];
+    let cases: Vec<serde_json::Value> = patterns
+        .iter()
+        .map(|p| serde_json::json!({"pattern": p, "inputs": inputs}))
+        .collect();
+    let (status, stdout, stderr) = support::run_with_input(
+        "go",
+        &[
+            "run",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/notify/regex_match.go"
+            ),
+        ],
+        serde_json::to_string(&cases).unwrap().as_bytes(),
+    );
+    assert!(status.success(), "{stderr}");
+    #[derive(serde::Deserialize)]
+    struct GoResult {
+        error: bool,
+        matches: Vec<bool>,
+    }
+    let results: Vec<GoResult> = serde_json::from_str(&stdout).unwrap();
+    let mut mismatches = Vec::new();
+    for (pattern, go) in patterns.iter().zip(&results) {
+        match Matcher::new(MatchOp::Regex, "a", pattern) {
+            Err(e) if !go.error => {
+                mismatches.push(format!("{pattern:?}: we refuse ({e}), Go compiles"))
+            }
+            Ok(_) if go.error => mismatches.push(format!("{pattern:?}: we compile, Go refuses")),
+            Err(_) => {}
+            Ok(m) => {
+                for (input, want) in inputs.iter().zip(&go.matches) {
+                    if m.matches_value(input) != *want {
+                        mismatches.push(format!("{pattern:?} on {input:?}: Go says {want}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

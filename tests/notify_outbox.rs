@@ -654,3 +654,52 @@ fn attempts_record_in_one_batch() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn resolved_only_without_send_resolved_is_settled_without_a_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counting = serve_on(listener).await;
+    let mut target = WebhookTarget::new(format!("http://{addr}/hook"));
+    target.send_resolved = false;
+    let mut channels = Channels::new();
+    channels.add_webhook(
+        webhook0(),
+        Webhook::new(target, &NotificationTemplates::new(), "").unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(open(&dir));
+    let sender = Sender::new(outbox.clone(), Arc::new(channels));
+    let mut resolved = notification("n1");
+    resolved.alerts[0].ends_at = t(-5);
+    outbox.enqueue_now(&resolved, &webhook0(), t(0)).unwrap();
+    outbox
+        .enqueue_now(&notification("n2"), &webhook0(), t(0))
+        .unwrap();
+    let events = sender.run_once(t(0)).await.unwrap();
+    let summary: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.id.as_str(),
+                e.status.as_str(),
+                e.response.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "n1",
+                "resolved",
+                "not sent: only resolved alerts and send_resolved is off"
+            ),
+            ("n2", "firing", "200 OK"),
+        ]
+    );
+    assert_eq!(
+        counting.seen.lock().keys().cloned().collect::<Vec<_>>(),
+        ["n2"]
+    );
+}

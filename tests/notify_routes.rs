@@ -109,6 +109,20 @@ fn the_binary_prints_what_amtool_prints_on_the_fixtures() {
             file.display()
         );
     }
+    // The inline form routes as the same configuration in a file of its own.
+    let inline = Path::new(DIR).join("tradewatch_inline.yaml");
+    let value: serde_json::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(&inline).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let extracted = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &extracted,
+        yaml_serde::to_string(&value["notifier"]["config"]).unwrap(),
+    )
+    .unwrap();
+    for args in [&["--tree", "severity=critical"][..], &["severity=info"][..]] {
+        assert_eq!(ours(&inline, args), amtool(&extracted, args), "{args:?}");
+    }
     // A tradewatch configuration routes as the Alertmanager file it points at.
     let tradewatch = Path::new(DIR).join("tradewatch_file.yaml");
     let args = ["--tree", "severity=critical", "alertname=TradingKillSwitch"];
@@ -137,8 +151,21 @@ impl Rng {
 }
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
-const VALUES: [&str; 4] = ["x", "y", "z", ""];
-const REGEXES: [&str; 5] = ["x|y", "x.*", ".*", "[xz]", "y?"];
+const VALUES: [&str; 7] = ["x", "y", "z", "", "5", "é", "X"];
+/// Plain regexes, and some whose meaning differs between Go and Rust's defaults (ASCII `\d`
+/// and `\w` in Go, POSIX classes, case folding).
+const REGEXES: [&str; 10] = [
+    "x|y",
+    "x.*",
+    ".*",
+    "[xz]",
+    "y?",
+    "\\d",
+    "\\w+",
+    "[[:alpha:]]+",
+    "(?i)x",
+    "[^\\W]",
+];
 
 fn matcher(rng: &mut Rng) -> String {
     let name = rng.pick(&NAMES);

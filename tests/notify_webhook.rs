@@ -1,7 +1,11 @@
 //! The webhook channel against a real HTTP receiver on loopback (axum): the receiver checks the
 //! HMAC signature and the `Idempotency-Key` itself and records what arrived; the tests read the
 //! version 4 payload field by field and see 500, 400, 429 and a receiver that never answers
-//! classified as Alertmanager's retrier and tradewatch's outbox need.
+//! classified as Alertmanager's retrier and tradewatch's outbox need. Where Debian's
+//! `prometheus-alertmanager` is installed, the payload is checked against the one a real
+//! Alertmanager sends for the same alerts.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -490,4 +494,200 @@ fn send_resolved_filtering_helper() {
     resolved.alerts.retain(|a| a.resolved_at(n.created_at));
     assert_eq!(resolved.alerts.len(), 1);
     assert!(for_integration(&resolved, false).is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against a real Alertmanager
+// ---------------------------------------------------------------------------------------------
+
+/// The Alertmanager server (Debian's `prometheus-alertmanager`).
+const ALERTMANAGER: support::Needs = support::Needs {
+    what: "prometheus-alertmanager",
+    probe: &["prometheus-alertmanager", "--version"],
+    install: "apt-get install prometheus-alertmanager",
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_matches_what_alertmanager_sends() {
+    if !support::available("payload_matches_what_alertmanager_sends", &[&ALERTMANAGER]) {
+        return;
+    }
+    let (base, receiver) = start_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: ops.webhook\n  group_by: [alertname, strategy]\n  \
+             group_wait: 1s\n  group_interval: 1h\n  repeat_interval: 4h\n\
+             receivers:\n  - name: ops.webhook\n    webhook_configs:\n      \
+             - url: {base}/ok\n        send_resolved: true\n        max_alerts: 2\n"
+        ),
+    )
+    .unwrap();
+    let port = support::free_port();
+    let mut command = std::process::Command::new("prometheus-alertmanager");
+    command.args([
+        &format!("--config.file={}", config.display()),
+        &format!("--storage.path={}", dir.path().join("data").display()),
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        "--cluster.listen-address=",
+        "--web.external-url=http://trading-box:9470",
+    ]);
+    let mut alertmanager = support::Process::spawn("alertmanager", command);
+    let api = format!("http://127.0.0.1:{port}");
+    tradewatch::server::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + support::READY_DEADLINE;
+    loop {
+        let ready = client.get(format!("{api}/-/ready")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(
+            alertmanager.try_wait().is_none(),
+            "alertmanager exited:\n{}",
+            alertmanager.log()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alertmanager not ready:\n{}",
+            alertmanager.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Three alerts of one group, one resolved, times with nanoseconds, around the wall clock
+    // Alertmanager goes by.
+    let now = Utc::now();
+    let base_time = Utc
+        .timestamp_opt(now.timestamp() - 600, 123_456_789)
+        .unwrap();
+    let mut n = notification();
+    for a in &mut n.alerts {
+        let strategy = a
+            .labels
+            .insert("strategy".into(), "momentum".into())
+            .unwrap();
+        a.labels.insert("symbol".into(), strategy);
+    }
+    n.alerts[0].starts_at = base_time;
+    n.alerts[0].ends_at = now + chrono::Duration::hours(1);
+    n.alerts[1].starts_at = base_time + chrono::Duration::milliseconds(1500);
+    n.alerts[1].ends_at = now - chrono::Duration::seconds(60);
+    n.alerts[2].starts_at = base_time + chrono::Duration::seconds(20);
+    n.alerts[2].ends_at = now + chrono::Duration::hours(1);
+    let posted: Vec<Value> = n
+        .alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": a.starts_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                "endsAt": a.ends_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                "generatorURL": a.generator_url,
+            })
+        })
+        .collect();
+    let response = client
+        .post(format!("{api}/api/v2/alerts"))
+        .json(&posted)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{response:?}");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let theirs: Value = loop {
+        if let Some(r) = receiver.received.lock().first() {
+            break serde_json::from_slice(&r.body).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification from alertmanager:\n{}",
+            alertmanager.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // The order of alerts and the group key are the routing stage's; take them from
+    // Alertmanager, with the alert it left out last.
+    let order: Vec<String> = theirs["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["fingerprint"].as_str().unwrap().to_string())
+        .collect();
+    n.alerts.sort_by_key(|a| {
+        order
+            .iter()
+            .position(|f| *f == a.fingerprint().to_string())
+            .unwrap_or(9)
+    });
+    n.group_key = theirs["groupKey"].as_str().unwrap().to_string();
+    n.group_labels = labels(&[
+        ("alertname", "TradingDailyLossLimitBreached"),
+        ("strategy", "momentum"),
+    ]);
+    n.created_at = Utc::now();
+    let ours = serde_json::to_value(tradewatch::notify::payload::WebhookMessage::new(
+        &n,
+        "http://trading-box:9470",
+        2,
+    ))
+    .unwrap();
+    assert_eq!(ours, theirs);
+    assert_eq!(theirs["truncatedAlerts"], 1);
+    let statuses: Vec<&str> = theirs["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"resolved") && statuses.contains(&"firing"),
+        "{statuses:?}"
+    );
+    alertmanager.kill9();
+}
+
+#[tokio::test]
+async fn tradewatch_extras_apply_to_a_target() {
+    let (base, receiver) = start_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("webhook.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let extras = tradewatch::config::WebhookExtras {
+        secret_file: Some(secret_file),
+        body_template: None,
+        headers: labels(&[("X-Desk", "fx")]),
+        timeout: tradewatch::model::PromDuration::from_secs(3),
+    };
+    let mut target = WebhookTarget::new(format!("{base}/ok"));
+    target.apply_extras(&extras).unwrap();
+    assert_eq!(target.timeout, Duration::from_secs(3));
+    let hook = Webhook::new(target, &NotificationTemplates::new(), "").unwrap();
+    hook.send(&notification(), at(1_700_000_101, 0)).await;
+    let r = receiver.received.lock()[0].clone();
+    assert_eq!(
+        r.signature_ok,
+        Some(true),
+        "the file's secret, newline dropped"
+    );
+    assert_eq!(r.headers["x-desk"], "fx");
+
+    let empty = dir.path().join("empty.secret");
+    std::fs::write(&empty, "\n").unwrap();
+    let extras = tradewatch::config::WebhookExtras {
+        secret_file: Some(empty.clone()),
+        ..Default::default()
+    };
+    let e = WebhookTarget::new("http://x/")
+        .apply_extras(&extras)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("webhook secret token file {} is empty", empty.display())
+    );
 }

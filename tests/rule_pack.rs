@@ -133,6 +133,19 @@ fn promtool_passes_the_unit_tests() {
 }
 
 #[test]
+fn tradewatch_passes_the_unit_tests() {
+    let mut args = vec!["rules".to_owned(), "test".to_owned()];
+    args.extend(relative_all(&test_files()));
+    let (ok, out) = run(support::BIN, &args);
+    assert!(ok, "tradewatch rules test failed:\n{out}");
+    assert_eq!(
+        out.matches("SUCCESS").count(),
+        test_files().len(),
+        "every test file passes:\n{out}"
+    );
+}
+
+#[test]
 fn tradewatch_checks_the_pack() {
     let mut args = vec!["rules".to_owned(), "check".to_owned()];
     args.extend(relative_all(&rule_files()));
@@ -361,5 +374,318 @@ fn every_expression_evaluates_over_busy_engines() {
         engine
             .instant(&store, &expr, now)
             .unwrap_or_else(|e| panic!("{file}: {}: {e}", rule.name()));
+    }
+}
+
+/// What Prometheus renders for the risk scenario of the two tests below (a 1.5k loss against
+/// a 1k limit, 250 AAPL short against a limit of 100).
+const LOSS_DESCRIPTION: &str =
+    "Engine alpha has lost 1.5k today, at or past its daily loss limit of 1k.";
+const POSITION_DESCRIPTION: &str =
+    "Engine alpha holds 250 of AAPL, over its position limit of 100.";
+
+/// A real Prometheus (Debian's 2.42) on a free port, run on `deploy/prometheus.yml` with its
+/// targets pointed at `target` and the pack under `rules/` beside it.
+struct Prometheus {
+    process: support::Process,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    async fn start(target: std::net::SocketAddr) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = std::fs::read_to_string(pack::root().join("deploy/prometheus.yml"))
+            .unwrap()
+            .replace("tradewatch:9470", &target.to_string());
+        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+        std::fs::create_dir(dir.path().join("rules")).unwrap();
+        for file in rule_files() {
+            std::fs::copy(
+                &file,
+                dir.path().join("rules").join(file.file_name().unwrap()),
+            )
+            .unwrap();
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = support::free_port();
+            let mut command = Command::new("prometheus");
+            command
+                .current_dir(dir.path())
+                .arg("--config.file=prometheus.yml")
+                .arg("--storage.tsdb.path=data")
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+            let mut process = support::Process::spawn("prometheus", command);
+            let url = format!("http://127.0.0.1:{port}");
+            match process
+                .wait_ready(&format!("{url}/-/ready"), support::READY_DEADLINE)
+                .await
+            {
+                Ok(()) => {
+                    return Prometheus {
+                        process,
+                        url,
+                        _dir: dir,
+                    };
+                }
+                Err(_) if attempt < 3 && process.log().contains("address already in use") => {}
+                Err(status) => panic!(
+                    "prometheus exited before it was ready ({status})\n--- log ---\n{}",
+                    process.log()
+                ),
+            }
+        }
+    }
+
+    /// The firing alerts of `GET /api/v1/alerts`.
+    async fn firing(&self) -> Vec<Value> {
+        let body: Value = support::client()
+            .get(format!("{}/api/v1/alerts", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["status"], "success", "{body}");
+        body["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .cloned()
+            .collect()
+    }
+}
+
+/// The pack in a real Prometheus, scraping a real exporter that an engine tells of a kill
+/// switch, a tripped breaker, a loss past its limit and a position past its limit: those alerts
+/// fire with the labels and annotations the unit tests expect, and the loss warning does not.
+#[tokio::test]
+async fn a_real_prometheus_fires_the_pack_on_a_real_exporter() {
+    use std::time::{Duration, Instant};
+
+    let test = "a_real_prometheus_fires_the_pack_on_a_real_exporter";
+    if !available(test, &[&support::PROMETHEUS]) {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let exporter = support::Exporter::start(data.path()).await;
+    let posted = exporter
+        .post(&[
+            serde_json::json!({"type": "limits", "engine": "alpha", "daily_loss_limit": 1000,
+                "position_limits": {"AAPL": 100}}),
+            serde_json::json!({"type": "pnl", "engine": "alpha", "strategy": "momentum",
+                "daily": -1500.0}),
+            serde_json::json!({"type": "portfolio", "engine": "alpha",
+                "positions": [{"symbol": "AAPL", "quantity": -250, "value": -40000}]}),
+            serde_json::json!({"type": "kill_switch", "engine": "alpha", "active": true,
+                "reason": "loss limit"}),
+            serde_json::json!({"type": "circuit_breaker", "engine": "alpha",
+                "breaker": "max_drawdown", "active": true}),
+        ])
+        .await;
+    assert_eq!(posted.status, 200, "{:?}", posted.body);
+    let mut prometheus = Prometheus::start(exporter.addr).await;
+
+    let want = [
+        "TradingKillSwitchActive",
+        "TradingCircuitBreakerTripped",
+        "TradingDailyLossLimitBreached",
+        "TradingPositionLimitBreached",
+        "Watchdog",
+    ];
+    let started = Instant::now();
+    let firing = loop {
+        let firing = prometheus.firing().await;
+        let names: BTreeSet<&str> = firing
+            .iter()
+            .map(|a| a["labels"]["alertname"].as_str().unwrap())
+            .collect();
+        if want.iter().all(|w| names.contains(w)) {
+            break firing;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "after 60s only {names:?} fire\n--- log ---\n{}",
+            prometheus.process.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let alert = |name: &str| {
+        firing
+            .iter()
+            .find(|a| a["labels"]["alertname"] == name)
+            .unwrap()
+    };
+    let instance = exporter.addr.to_string();
+    for name in &want[..4] {
+        let labels = &alert(name)["labels"];
+        assert_eq!(labels["engine"], "alpha", "{name}");
+        assert_eq!(labels["job"], "tradewatch", "{name}");
+        assert_eq!(labels["instance"], instance.as_str(), "{name}");
+        assert_eq!(labels["severity"], "critical", "{name}");
+    }
+    assert_eq!(
+        alert("TradingDailyLossLimitBreached")["annotations"]["description"],
+        LOSS_DESCRIPTION
+    );
+    assert_eq!(
+        alert("TradingPositionLimitBreached")["annotations"]["description"],
+        POSITION_DESCRIPTION
+    );
+    assert_eq!(
+        alert("TradingCircuitBreakerTripped")["labels"]["breaker"],
+        "max_drawdown"
+    );
+    assert!(
+        firing
+            .iter()
+            .all(|a| a["labels"]["alertname"] != "TradingDailyLossWarning"),
+        "the warning and the breach never fire together"
+    );
+
+    let status = prometheus.process.terminate(Duration::from_secs(30)).await;
+    assert!(status.success(), "prometheus exited with {status}");
+}
+
+/// The `query` template function over tradewatch's own store and engine.
+struct StoreQuery(std::sync::Arc<tradewatch::store::Store>);
+
+impl tradewatch::template::prometheus::QueryFn for StoreQuery {
+    fn query(
+        &self,
+        expr: &str,
+        at: &tradewatch::template::Time,
+    ) -> Result<Vec<tradewatch::template::prometheus::Sample>, String> {
+        let parsed = tradewatch::promql::parse(expr).map_err(|e| e.to_string())?;
+        let t_ms = (at.unix_nanos() / 1_000_000) as i64;
+        let result = tradewatch::promql::Engine::default()
+            .instant(&*self.0, &parsed, t_ms)
+            .map_err(|e| e.to_string())?;
+        let tradewatch::promql::Value::Vector(v) = result.value else {
+            return Err(format!("{expr}: not a vector"));
+        };
+        Ok(v.into_iter()
+            .map(|s| tradewatch::template::prometheus::Sample {
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
+                    .collect(),
+                value: s.f,
+            })
+            .collect())
+    }
+}
+
+/// The risk scenario of the real-Prometheus test through tradewatch's own rule evaluation: the
+/// same alerts fire at the first evaluation (`for: 0s`), with the same labels and the same
+/// rendered descriptions, `query` template function included.
+#[test]
+fn the_sidecars_evaluation_fires_the_risk_alerts_as_prometheus_does() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tradewatch::alerts::AlertState;
+    use tradewatch::model::labels::Labels;
+    use tradewatch::rules::{GroupState, TemplateEnv, compile};
+    use tradewatch::store::Store;
+
+    let path = pack::root().join("rules/trading.rules.yml");
+    let loaded = RuleFile::load(&path).unwrap();
+    let group = compile(&loaded, "trading.rules.yml", Duration::from_secs(1))
+        .into_iter()
+        .find(|g| g.name == "trading-risk")
+        .unwrap();
+    let store = Arc::new(Store::default());
+    let target = [
+        ("job", "tradewatch"),
+        ("instance", "tw:9470"),
+        ("engine", "alpha"),
+    ];
+    let series: &[(&[(&str, &str)], f64)] = &[
+        (&[("__name__", "trading_daily_loss_limit")], 1000.0),
+        (
+            &[
+                ("__name__", "trading_pnl_daily"),
+                ("strategy", "momentum"),
+                ("currency", "USD"),
+            ],
+            -1500.0,
+        ),
+        (
+            &[
+                ("__name__", "trading_position_quantity"),
+                ("symbol", "AAPL"),
+            ],
+            -250.0,
+        ),
+        (
+            &[("__name__", "trading_position_limit"), ("symbol", "AAPL")],
+            100.0,
+        ),
+        (&[("__name__", "trading_kill_switch_active")], 1.0),
+        (
+            &[
+                ("__name__", "trading_circuit_breaker_active"),
+                ("breaker", "max_drawdown"),
+            ],
+            1.0,
+        ),
+    ];
+    let now = 1_700_000_000_000_i64;
+    for (labels, value) in series {
+        let mut pairs = labels.to_vec();
+        pairs.extend(target);
+        store
+            .append(&Labels::from_pairs(pairs), now - 500, *value)
+            .unwrap();
+    }
+    let engine = tradewatch::promql::Engine::default();
+    let mut env = TemplateEnv::default();
+    env.expansion.query = Some(Arc::new(StoreQuery(store.clone())));
+    env.expansion.timestamp = Some(tradewatch::template::Time::from_chrono(
+        chrono::DateTime::from_timestamp_millis(now).unwrap(),
+    ));
+    let mut state = GroupState::default();
+    let evaluation = group.evaluate(&mut state, &engine, &store, now, &env);
+    assert!(evaluation.errors.is_empty(), "{:?}", evaluation.errors);
+
+    let mut firing = BTreeMap::new();
+    for alerts in &state.alerts {
+        for active in alerts.values() {
+            assert_eq!(
+                active.alert.state,
+                AlertState::Firing,
+                "{:?}",
+                active.labels
+            );
+            let name = active.labels.get("alertname").unwrap().to_string();
+            firing.insert(name, active);
+        }
+    }
+    let names: Vec<&str> = firing.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "TradingCircuitBreakerTripped",
+            "TradingDailyLossLimitBreached",
+            "TradingKillSwitchActive",
+            "TradingPositionLimitBreached",
+        ]
+    );
+    assert_eq!(
+        firing["TradingDailyLossLimitBreached"].annotations["description"],
+        LOSS_DESCRIPTION
+    );
+    assert_eq!(
+        firing["TradingPositionLimitBreached"].annotations["description"],
+        POSITION_DESCRIPTION
+    );
+    for (name, active) in &firing {
+        assert_eq!(active.labels.get("engine"), Some("alpha"), "{name}");
+        assert_eq!(active.labels.get("severity"), Some("critical"), "{name}");
     }
 }

@@ -2,6 +2,10 @@
 //! through the library, and agreement with the real `promtool test rules` (Debian's 2.42) on
 //! exit codes, standard output, and the failures on standard error.
 //!
+//! Beyond the fixtures, `random_cases_agree_with_promtool` generates rule and test files (seeded,
+//! 40 by default, `RULES_TEST_CASES=N` for more) and requires the same exit code and the same
+//! standard error, values compared to 12 digits.
+//!
 //! Differences kept from promtool 2.42, by fixture (the differential compares only the failure
 //! headers there, the message after `err:` or the load error being ours):
 //! - `fail_expr`: PromQL and label-set parse errors come from promql-parser (`1:4:` at the open
@@ -40,7 +44,9 @@ const FIXTURES: &[(&str, u8, Compare)] = &[
     ("pass_no_rules.test.yml", 0, Compare::Exact),
     ("pass_templates.test.yml", 0, Compare::Exact),
     ("pass_semantics.test.yml", 0, Compare::Exact),
+    ("pass_twice.test.yml", 0, Compare::Exact),
     ("fail_limit.test.yml", 1, Compare::Exact),
+    ("fail_templates.test.yml", 1, Compare::Exact),
     ("fail_alerts.test.yml", 1, Compare::Exact),
     ("fail_eval.test.yml", 1, Compare::Exact),
     ("fail_expr.test.yml", 1, Compare::Headers),
@@ -398,4 +404,272 @@ fn prometheus_3_features() {
         stderr.contains("exp: {} 3E-01\n        got: {} 3.0000000000000004E-01"),
         "{stderr}"
     );
+}
+
+#[test]
+fn junit_report_has_a_suite_per_file_and_a_case_per_group() {
+    let report = run_lib(&[
+        "fail_alerts.test.yml",
+        "malformed.test.yml",
+        "repeated_group_order.test.yml",
+    ]);
+    let xml = tradewatch::rules::unittest::junit::junit_xml(&report.suites, "2026-11-23T09:30:00");
+    let suites: Vec<&str> = xml.split("<testsuite ").skip(1).collect();
+    assert_eq!(suites.len(), 3, "{xml}");
+    assert!(
+        suites[0].starts_with(
+            "name=\"tests/data/rules_test/fail_alerts.test.yml\" tests=\"5\" failures=\"5\" \
+         errors=\"0\" skipped=\"0\" timestamp=\"2026-11-23T09:30:00\">\
+         <testcase name=\"wrong engine label\"><failure>    name: wrong engine label,&#xA;"
+        ),
+        "{}",
+        suites[0]
+    );
+    assert!(suites[0].contains("<testcase name=\"passes\"></testcase>"));
+    assert!(
+        suites[0].contains("<testcase name=\"unnamed#4\"><failure>    alertname: ExporterDown")
+    );
+    assert!(suites[1].starts_with(
+        "name=\"tests/data/rules_test/malformed.test.yml\" tests=\"1\" failures=\"0\" errors=\"1\" \
+         skipped=\"0\" timestamp=\"\"><testcase name=\"unknown\"><error>tests/data/rules_test/malformed.test.yml:11:9:"
+    ), "{}", suites[1]);
+    assert!(suites[2].contains("timestamp=\"2026-11-23T09:30:00\""));
+    assert!(suites[2].contains("<error>group name repeated in evaluation order: derive</error>"));
+}
+
+#[test]
+fn command_line_writes_junit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("junit.xml");
+    let (code, _, stderr) = run_tool(
+        support::BIN,
+        &[
+            "rules",
+            "test",
+            "--junit",
+            out.to_str().expect("utf-8 path"),
+        ],
+        &["pass_basic.test.yml"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let xml = std::fs::read_to_string(&out).expect("junit written");
+    assert!(xml.starts_with(
+        "<testsuites><testsuite name=\"pass_basic.test.yml\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\" timestamp=\""
+    ), "{xml}");
+    assert!(xml.ends_with(
+        "\"><testcase name=\"reject rate recorded and alerting\"></testcase></testsuite></testsuites>"
+    ), "{xml}");
+}
+
+/// A small deterministic generator (SplitMix64), so a failing case can be reproduced by its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A random rule file and test file. Every time and range is chosen so that no sample falls on
+/// a window's boundary (ranges are odd multiples of 15s, steps divide 60s, series have no gaps
+/// after their start), where Prometheus 3 (left-open) and promtool 2.42 (closed) would differ.
+fn random_case(seed: u64) -> (String, String) {
+    let mut rng = Rng(seed);
+    let hold = |rng: &mut Rng| ["0s", "30s", "1m", "2m"][rng.below(4) as usize];
+    let threshold = rng.below(6) + 2;
+    let rules = format!(
+        "groups:
+  - name: derive
+    rules:
+      - record: inst:a:rate
+        expr: sum by (inst) (rate(a_total[{w1}]))
+      - record: inst:g:avg
+        expr: avg_over_time(g[{w2}])
+        labels:
+          source: avg
+  - name: alerts
+    rules:
+      - alert: RateHigh
+        expr: inst:a:rate > {rate_t}
+        for: {for1}
+        labels:
+          severity: page
+        annotations:
+          summary: '{{{{ $labels.inst }}}} at {{{{ $value }}}}'
+      - alert: GaugeHigh
+        expr: g > {threshold}
+        for: {for2}
+        keep_firing_for: {keep}
+        labels:
+          band: '{{{{ if gt $value 7.0 }}}}wide{{{{ else }}}}narrow{{{{ end }}}}'
+        annotations:
+          summary: '{{{{ $labels.inst }}}}: {{{{ $value | humanize }}}}'
+      - alert: GaugeMissing
+        expr: absent(g{{inst=\"z\"}})
+        for: {for3}
+        annotations:
+          where: '{{{{ $externalLabels.region }}}} {{{{ $labels.inst }}}}'
+",
+        w1 = rng.pick(&["45s", "75s", "105s", "165s"]),
+        w2 = rng.pick(&["45s", "75s", "135s"]),
+        rate_t = rng.below(4),
+        for1 = hold(&mut rng),
+        for2 = hold(&mut rng),
+        keep = rng.pick(&["0s", "1m", "90s"]),
+        for3 = hold(&mut rng),
+    );
+    let groups: String = (0..2)
+        .map(|k| random_group(&mut rng, &format!("case {seed}.{k}")))
+        .collect();
+    let test = format!(
+        "rule_files: [rules.yml]
+evaluation_interval: {eval}
+group_eval_order: [{order}]
+tests:
+{groups}",
+        eval = rng.pick(&["30s", "1m"]),
+        order = rng.pick(&["derive, alerts", "alerts, derive"]),
+    );
+    (rules, test)
+}
+
+/// One random test group named `name`, with its own interval and external labels.
+fn random_group(rng: &mut Rng, name: &str) -> String {
+    let interval = rng.pick(&["10s", "20s", "30s", "1m"]);
+    let region = rng.pick(&["eu", "us", "ap"]);
+    let steps = 40;
+    let mut series = String::new();
+    for inst in ["x", "y"] {
+        let rate = rng.below(5);
+        let reset = rng.below(steps);
+        let _ = std::fmt::Write::write_fmt(
+            &mut series,
+            format_args!(
+                "      - series: 'a_total{{inst=\"{inst}\"}}'\n        values: '0+{rate}x{reset} 0+{rate}x{}'\n",
+                steps - reset
+            ),
+        );
+    }
+    for inst in ["x", "y", "z"] {
+        let start = rng.below(4);
+        let mut values: Vec<String> = vec!["_".to_owned(); start as usize];
+        let mut stale = false;
+        for _ in start..steps * 2 {
+            if stale {
+                values.push("_".to_owned());
+            } else if rng.below(40) == 0 {
+                values.push("stale".to_owned());
+                stale = true;
+            } else {
+                values.push(rng.below(10).to_string());
+            }
+        }
+        let _ = std::fmt::Write::write_fmt(
+            &mut series,
+            format_args!(
+                "      - series: 'g{{inst=\"{inst}\"}}'\n        values: '{}'\n",
+                values.join(" ")
+            ),
+        );
+    }
+    let mut alerts = String::new();
+    for _ in 0..4 {
+        let at = rng.below(20) * 30;
+        let name = rng.pick(&["RateHigh", "GaugeHigh", "GaugeMissing"]);
+        let _ = std::fmt::Write::write_fmt(
+            &mut alerts,
+            format_args!("      - eval_time: {at}s\n        alertname: {name}\n"),
+        );
+        if rng.below(2) == 0 {
+            alerts.push_str("        exp_alerts:\n          - exp_labels: {inst: x}\n");
+        }
+    }
+    let mut exprs = String::new();
+    for _ in 0..4 {
+        let at = rng.below(20) * 30;
+        let expr = rng.pick(&[
+            "inst:a:rate",
+            "inst:g:avg",
+            "ALERTS",
+            "ALERTS_FOR_STATE",
+            "g",
+            "sum(g)",
+            "count(g > 3)",
+        ]);
+        let _ = std::fmt::Write::write_fmt(
+            &mut exprs,
+            format_args!(
+                "      - expr: '{expr}'\n        eval_time: {at}s\n        exp_samples:\n          - labels: '{{inst=\"x\"}}'\n            value: {}\n",
+                rng.below(3)
+            ),
+        );
+    }
+    format!(
+        "  - name: {name}
+    interval: {interval}
+    external_labels: {{region: {region}}}
+    input_series:
+{series}    alert_rule_test:
+{alerts}    promql_expr_test:
+{exprs}"
+    )
+}
+
+/// Printed values rounded to 12 significant digits: Prometheus 3 computes some functions
+/// (`avg_over_time`: sum then divide) differently from 2.42 (a running mean), which can change
+/// the last digit.
+fn rounded(text: &str) -> String {
+    let number = regex::Regex::new(r"-?[0-9]+(\.[0-9]+)?E[+-][0-9]+").expect("regex");
+    number
+        .replace_all(text, |c: &regex::Captures<'_>| {
+            let v: f64 = c[0].parse().expect("a float");
+            format!("{v:.11e}")
+        })
+        .into_owned()
+}
+
+#[test]
+fn random_cases_agree_with_promtool() {
+    if !support::available("random_cases_agree_with_promtool", &[&support::PROMTOOL]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    // RULES_TEST_CASES=N runs more.
+    let cases: u64 = std::env::var("RULES_TEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(40);
+    for seed in 0..cases {
+        let (rules, test) = random_case(seed);
+        std::fs::write(dir.path().join("rules.yml"), &rules).expect("write rules");
+        let test_path = dir.path().join("case.test.yml");
+        std::fs::write(&test_path, &test).expect("write test");
+        let theirs = Command::new("promtool")
+            .args(["test", "rules", "case.test.yml"])
+            .current_dir(dir.path())
+            .output()
+            .expect("promtool");
+        let mine = test_files(&[test_path], &[]);
+        let mine_stderr = mine
+            .stderr()
+            .replace(&format!("{}/", dir.path().display()), "");
+        let theirs_stderr = String::from_utf8_lossy(&theirs.stderr);
+        assert_eq!(
+            (i32::from(mine.code), rounded(&mine_stderr)),
+            (theirs.status.code().unwrap_or(-1), rounded(&theirs_stderr)),
+            "seed {seed}\n--- rules.yml\n{rules}\n--- case.test.yml\n{test}"
+        );
+    }
 }

@@ -247,7 +247,7 @@ async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
     let config = write_config(
         dir.path(),
         &format!(
-            "  scrape:\n    interval: 200ms\n    timeout: 200ms\n    targets: [{{url: '{}', job: tradewatch}}]\n",
+            "  store: {{keep: ['{{__name__=~\"process_.*\"}}']}}\n  scrape:\n    interval: 2s\n    timeout: 1s\n    targets: [{{url: '{}', job: tradewatch}}]\n",
             exporter.url("/metrics")
         ),
     );
@@ -257,10 +257,31 @@ async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
         &["--config", &config],
     )
     .await;
+    // Let the first scrape see the exporter's change header, then change a gauge: the sidecar
+    // follows the long poll and scrapes well within half its 2 s interval.
+    let started = Instant::now();
+    while get_json(&sidecar, "/api/v1/query?query=up").await["data"]["result"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no first scrape"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let posted = Instant::now();
     exporter.post(&[kill_switch(true)]).await;
     let alert = firing(&sidecar, "TradingKillSwitchActive", Duration::from_secs(10))
         .await
         .unwrap_or_else(|| panic!("no firing alert\n{}", sidecar.log()));
+    assert!(
+        posted.elapsed() < Duration::from_secs(1),
+        "fired {:?} after the change",
+        posted.elapsed()
+    );
     assert_eq!(alert["labels"]["job"], "tradewatch");
     assert_eq!(alert["labels"]["instance"], exporter.addr.to_string());
     let up = get_json(&sidecar, "/api/v1/query?query=up").await;
@@ -273,4 +294,137 @@ async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
             .iter()
             .any(|n| n == "trading_kill_switch_active")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_a_broken_rule_file_changes_nothing_and_a_good_one_keeps_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = write_config(dir.path(), "");
+    let run = Exporter::start_role("run", &data, &["--config", &config]).await;
+    run.post(&[kill_switch(true)]).await;
+    let alert = firing(&run, "TradingKillSwitchActive", Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("no firing alert\n{}", run.log()));
+    let rules_file = dir.path().join("trading.rules.yml");
+    let good = std::fs::read_to_string(&rules_file).unwrap();
+    let reload = || async {
+        let r = run
+            .client()
+            .post(run.url("/-/reload"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    let metric = || async {
+        let text = run
+            .client()
+            .get(run.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("tradewatch_config_last_reload_successful "))
+            .unwrap()
+            .to_owned()
+    };
+
+    std::fs::write(
+        &rules_file,
+        good.replace("trading_kill_switch_active == 1", "sum(("),
+    )
+    .unwrap();
+    let (status, body) = reload().await;
+    assert_eq!(status, 500);
+    assert!(body.starts_with("failed to reload config: "), "{body}");
+    assert!(body.contains("trading.rules.yml"), "names the file: {body}");
+    assert_eq!(
+        metric().await,
+        "tradewatch_config_last_reload_successful 0.0"
+    );
+    let rules = get_json(&run, "/api/v1/rules").await;
+    assert_eq!(
+        rules["data"]["groups"][0]["rules"][0]["query"],
+        "trading_kill_switch_active == 1"
+    );
+
+    let added = format!(
+        "{good}      - alert: TradingKillSwitchSeen\n        expr: trading_kill_switch_active >= 0\n"
+    );
+    std::fs::write(&rules_file, added).unwrap();
+    let (status, body) = reload().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        metric().await,
+        "tradewatch_config_last_reload_successful 1.0"
+    );
+    let rules = get_json(&run, "/api/v1/rules").await;
+    let names: Vec<&str> = rules["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "TradingKillSwitchActive",
+            "engine:trading_orders:rate1m",
+            "TradingKillSwitchSeen"
+        ]
+    );
+    let kept = firing(&run, "TradingKillSwitchActive", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        kept["activeAt"], alert["activeAt"],
+        "the alert carries over the reload"
+    );
+
+    // SIGHUP does the same.
+    std::fs::write(&rules_file, &good).unwrap();
+    run.process.signal("HUP");
+    let started = Instant::now();
+    loop {
+        let rules = get_json(&run, "/api/v1/rules").await;
+        if rules["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn check_config_checks_the_rule_files_and_routing_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "notifier:\n  config:\n    route: {receiver: nobody}\n    receivers: [{name: desk}]\n",
+    );
+    std::fs::write(
+        dir.path().join("trading.rules.yml"),
+        RULES.replace("trading_kill_switch_active == 1", "sum(("),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradewatch"))
+        .args(["check", "config", &config])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("trading.rules.yml"), "the rule file: {err}");
+    assert!(err.contains("nobody"), "the undefined receiver: {err}");
 }

@@ -141,6 +141,7 @@ pub async fn metrics(State(state): State<Shared>, headers: HeaderMap) -> Respons
             v.split(',')
                 .any(|e| e.split(';').next().map(str::trim) == Some("gzip"))
         });
+    let offers_changes = state.ingest.is_some();
     let encoded = tokio::task::spawn_blocking(move || {
         let mut out = Vec::with_capacity(1 << 16);
         let trading = state.ingest.as_ref().map(|i| i.registry().as_ref());
@@ -181,6 +182,13 @@ pub async fn metrics(State(state): State<Shared>, headers: HeaderMap) -> Respons
     );
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if offers_changes {
+        // Tells a scraping sidecar that this target has the change long poll.
+        h.insert(
+            crate::scrape::target::CHANGES_HEADER,
+            HeaderValue::from_static("/api/v1/changes"),
+        );
     }
     response
 }

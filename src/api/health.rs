@@ -175,8 +175,8 @@ pub async fn health(State(state): State<Shared>) -> Response {
 
 /// The sidecar's checks: firing alerts by severity, rule evaluation errors, targets down.
 pub struct SidecarHealth {
-    /// The rule layer.
-    pub rules: Arc<crate::rules::Rules>,
+    /// The rule layer in force.
+    pub rules: crate::rules::RulesHandle,
     /// Whether the data comes from scrape targets (so `up` says whether they answer).
     pub scrapes: bool,
 }
@@ -185,7 +185,8 @@ impl HealthSource for SidecarHealth {
     fn checks(&self) -> Vec<Check> {
         let mut firing: std::collections::BTreeMap<String, usize> = Default::default();
         let mut failing = Vec::new();
-        for runner in self.rules.groups() {
+        let current = self.rules.current();
+        for runner in current.groups() {
             let run = runner.snapshot();
             for alerts in &run.state.alerts {
                 for a in alerts.values() {
@@ -230,14 +231,14 @@ impl HealthSource for SidecarHealth {
                 Status::Warning
             },
             message: match failing.as_slice() {
-                [] => format!("{} groups evaluating", self.rules.groups().len()),
+                [] => format!("{} groups evaluating", current.groups().len()),
                 [one] => format!("1 rule failing: {one}"),
                 [first, rest @ ..] => format!("{} rules failing; first: {first}", rest.len() + 1),
             },
         };
         let mut checks = vec![alerts, rules];
         if self.scrapes {
-            let down = targets_down(self.rules.store());
+            let down = targets_down(current.store());
             checks.push(Check {
                 name: "scrape".into(),
                 status: if down.is_empty() {

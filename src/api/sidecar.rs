@@ -17,7 +17,7 @@ use super::Shared;
 use crate::alerts::AlertState;
 use crate::model::labels::Labels;
 use crate::promql::{Engine, PromqlError, Value};
-use crate::rules::Rules;
+use crate::rules::RulesHandle;
 use crate::rules::rule::CompiledRule;
 use crate::rules::schedule::now_ms;
 use crate::store::{Queryable, Store};
@@ -27,12 +27,16 @@ const MAX_POINTS: i64 = 11_000;
 
 /// What the sidecar's read API works on.
 pub struct SidecarApi {
-    /// The rule layer.
-    pub rules: Arc<Rules>,
+    /// The rule layer in force.
+    pub rules: RulesHandle,
     /// The store rules read.
     pub store: Arc<Store>,
     /// The query engine.
     pub engine: Engine,
+    /// The notifier, when one is configured.
+    pub notifier: Option<Arc<crate::notify::pipeline::Notifier>>,
+    /// The alert log.
+    pub log: Arc<crate::alerts::log::AlertLog>,
 }
 
 /// An error in Prometheus's shape: `{"status": "error", "errorType", "error"}`.
@@ -378,7 +382,7 @@ pub async fn rules(State(state): State<Shared>, RawQuery(q): RawQuery) -> Respon
     let only = params.get("type");
     let api = sidecar(&state);
     let mut groups = Vec::new();
-    for runner in api.rules.groups() {
+    for runner in api.rules.current().groups() {
         let run = runner.snapshot();
         let mut rules = Vec::new();
         for (i, rule) in runner.group.rules.iter().enumerate() {
@@ -458,7 +462,7 @@ pub async fn rules(State(state): State<Shared>, RawQuery(q): RawQuery) -> Respon
 pub async fn alerts(State(state): State<Shared>) -> Response {
     let api = sidecar(&state);
     let mut out = Vec::new();
-    for runner in api.rules.groups() {
+    for runner in api.rules.current().groups() {
         let run = runner.snapshot();
         for alerts in &run.state.alerts {
             out.extend(alerts.values().filter(|a| shown(a)).map(alert_json));

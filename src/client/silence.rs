@@ -115,7 +115,7 @@ impl NewSilence {
 pub async fn add(conn: &Connection, silence: &NewSilence) -> Result<String, ClientError> {
     let body = body(silence)?;
     let (_, reply) = conn
-        .send(reqwest::Method::POST, "/api/v2/silences", Some(&body), &[])
+        .call(reqwest::Method::POST, "/api/v2/silences", Some(&body), &[])
         .await?;
     reply["silenceID"]
         .as_str()
@@ -238,7 +238,7 @@ pub async fn expire(conn: &Connection, ids: &[String]) -> Result<(), ClientError
             url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
         );
         let (status, _) = conn
-            .send(reqwest::Method::DELETE, &path, None, &[404])
+            .call(reqwest::Method::DELETE, &path, None, &[404])
             .await?;
         if status == 404 {
             return Err(refused(format!("silence {id} not found")));

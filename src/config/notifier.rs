@@ -117,6 +117,9 @@ pub struct EmailExtras {
     pub auth_password_env: Option<String>,
     /// File holding the SMTP password.
     pub auth_password_file: Option<PathBuf>,
+    /// Write each message as an `.eml` file in this directory instead of sending it over SMTP
+    /// (local runs, the demo).
+    pub files_dir: Option<PathBuf>,
 }
 
 fn default_timezone() -> String {

@@ -19,6 +19,9 @@ use super::scenario::{ArtifactWrite, Scenario, Settings};
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(200);
 /// Most events in one request (the rest wait for the next).
 pub const MAX_BATCH: usize = 10_000;
+/// Most events kept waiting while the exporter is unreachable (over an hour of the session at
+/// speed 1); past it the oldest are dropped, and counted.
+pub const MAX_QUEUE: usize = 200_000;
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first wait after a transport error; it doubles up to [`MAX_BACKOFF`].
@@ -111,6 +114,8 @@ pub struct Summary {
     pub rejected: u64,
     /// Generated but never answered for (the exporter was unreachable at the end).
     pub unsent: u64,
+    /// Dropped unsent because too many were waiting ([`MAX_QUEUE`]).
+    pub dropped: u64,
     /// Events sent, by type.
     pub by_type: BTreeMap<String, u64>,
     /// Events rejected, by type.
@@ -118,14 +123,17 @@ pub struct Summary {
 }
 
 impl fmt::Display for Summary {
-    /// One line: `demo engine: sent N events, accepted N, duplicates N, rejected N, unsent N;
-    /// by type: api_call=N cycle=N …`.
+    /// One line: `demo engine: sent N events, accepted N, duplicates N, rejected N, unsent N
+    /// [, dropped N]; by type: api_call=N cycle=N …`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "demo engine: sent {} events, accepted {}, duplicates {}, rejected {}, unsent {}",
             self.sent, self.accepted, self.duplicates, self.rejected, self.unsent
         )?;
+        if self.dropped > 0 {
+            write!(f, ", dropped {}", self.dropped)?;
+        }
         if !self.by_type.is_empty() {
             f.write_str("; by type:")?;
         }
@@ -181,6 +189,21 @@ struct Sender {
 impl Sender {
     fn ready(&self, now: Instant) -> bool {
         self.wait_until.is_none_or(|w| now >= w)
+    }
+
+    /// Queues `events`, dropping the oldest past [`MAX_QUEUE`].
+    fn enqueue(&mut self, events: Vec<Value>) {
+        self.queue.extend(events);
+        let excess = self.queue.len().saturating_sub(MAX_QUEUE);
+        if excess > 0 {
+            self.queue.drain(..excess);
+            self.summary.dropped += excess as u64;
+            tracing::warn!(
+                dropped = excess,
+                queued = self.queue.len(),
+                "Too many events waiting for the exporter; the oldest were dropped."
+            );
+        }
     }
 
     /// Sends the oldest queued events once.
@@ -410,7 +433,7 @@ pub async fn run(
                 write_artifact(dir, write)?;
             }
         }
-        sender.queue.extend(output.events);
+        sender.enqueue(output.events);
         if sender.ready(Instant::now()) {
             sender.flush().await?;
         }

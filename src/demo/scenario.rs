@@ -31,6 +31,13 @@ pub const PORTFOLIO_INTERVAL: f64 = 2.0;
 /// How often each engine reports the state of its connections, in scenario seconds.
 pub const CONNECTIVITY_INTERVAL: f64 = 5.0;
 
+/// Each engine's data provider fails once every this many scenario seconds (first at
+/// [`DATA_PROVIDER_FIRST_FAILURE`]): seen early, and rare enough that the rule pack's
+/// `TradingDataProviderFailures` (5 in 5 minutes) stays quiet.
+pub const DATA_PROVIDER_FAILURE_EVERY: f64 = 97.0;
+/// When the data provider first fails.
+pub const DATA_PROVIDER_FIRST_FAILURE: f64 = 3.0;
+
 /// What a scenario is built from.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -413,7 +420,7 @@ impl EngineState {
         }
         self.trade(step, rng, market, run);
         if every(tick, 1.0) {
-            self.every_second(step, rng);
+            self.every_second(tick, step, rng);
         }
         if tick > 0 && every(tick, PORTFOLIO_INTERVAL) {
             self.report_portfolio(step, market);
@@ -663,7 +670,7 @@ impl EngineState {
 
     /// What an engine reports once a second: heartbeat, cycle, decisions, PnL, API calls, data
     /// provider, spans, lock waits, its own metrics and now and then an error.
-    fn every_second(&mut self, step: &mut Step<'_>, rng: &mut Rng) {
+    fn every_second(&mut self, tick: u64, step: &mut Step<'_>, rng: &mut Rng) {
         let t = step.t;
         let engine = self.name();
         let incident = self.is_incident_engine();
@@ -782,17 +789,33 @@ impl EngineState {
             );
         }
 
-        step.push(
-            "data_provider",
-            engine,
-            None,
-            if rng.chance(0.02) {
-                json!({"provider": self.spec.provider, "ok": false,
-                       "attrs": {"error": "timeout after 5s"}})
-            } else {
-                json!({"provider": self.spec.provider, "ok": true})
-            },
-        );
+        let provider = self.spec.provider;
+        if every_from(
+            tick,
+            DATA_PROVIDER_FAILURE_EVERY,
+            DATA_PROVIDER_FIRST_FAILURE,
+        ) {
+            step.push(
+                "data_provider",
+                engine,
+                None,
+                json!({"provider": provider, "ok": false, "attrs": {"error": "timeout after 5s"}}),
+            );
+            step.push(
+                "error",
+                engine,
+                None,
+                json!({"component": "market_data", "kind": "provider_timeout",
+                       "message": format!("{provider} did not answer in 5s")}),
+            );
+        } else {
+            step.push(
+                "data_provider",
+                engine,
+                None,
+                json!({"provider": provider, "ok": true}),
+            );
+        }
         for (function, median, failure) in [
             ("load_market_data", 0.05, 0.02),
             ("compute_signals", 0.003, 0.0),

@@ -38,9 +38,12 @@ pub const LOSS_RECOVERED: f64 = 45.0;
 pub const KILL_SWITCH_RELEASED: f64 = 50.0;
 /// `beta` stops sending anything.
 pub const HEARTBEAT_LOST: f64 = 60.0;
-/// How long `beta` stays silent: the rule pack's `TradingEngineHeartbeatLost` fires on a
-/// heartbeat older than 30 s; 20 s more leave room for its `for` and evaluation interval.
-pub const HEARTBEAT_GAP: f64 = 50.0;
+/// The heartbeat age past which the rule pack's `TradingEngineHeartbeatLost` fires
+/// (`time() - trading_engine_heartbeat_timestamp_seconds > 60`).
+pub const HEARTBEAT_ALERT_AFTER: f64 = 60.0;
+/// How long `beta` stays silent: [`HEARTBEAT_ALERT_AFTER`] and 20 s more, so the alert fires
+/// for a while whatever the scrape and evaluation intervals.
+pub const HEARTBEAT_GAP: f64 = HEARTBEAT_ALERT_AFTER + 20.0;
 /// `beta` is back, with an `engine_start`.
 pub const HEARTBEAT_RESUMED: f64 = HEARTBEAT_LOST + HEARTBEAT_GAP;
 /// `alpha`'s API calls start failing (429, 503, 500) at a high rate.
@@ -57,15 +60,20 @@ pub const CONNECTIVITY_DOWN: f64 = 83.0;
 /// The connection is back.
 pub const CONNECTIVITY_RESTORED: f64 = 115.0;
 /// Every incident is over: from here the session runs steady.
-pub const ALL_CLEAR: f64 = 120.0;
+pub const ALL_CLEAR: f64 = 145.0;
 
-/// How many seconds before the session started the stale artifact was last written.
-pub const ARTIFACT_STALE_AGE: f64 = 6.0 * 3600.0;
+/// The artifact age past which the rule pack's `TradingArtifactStale` fires
+/// (`time() - trading_artifact_updated_timestamp_seconds > 90000`, 25 h).
+pub const ARTIFACT_ALERT_AFTER: f64 = 90_000.0;
+/// How many seconds before the session started the stale artifact was last written: two days,
+/// well past [`ARTIFACT_ALERT_AFTER`].
+pub const ARTIFACT_STALE_AGE: f64 = 2.0 * 86_400.0;
 
 // The design's promises, checked when the crate compiles: the kill switch, the breaker and the
 // loss limit within the first 30 seconds, a heartbeat gap long enough to alert.
 const _: () = assert!(BREAKER_TRIPPED < 30.0 && LOSS_LIMIT_BREACHED < 30.0);
-const _: () = assert!(KILL_SWITCH_ENGAGED < 30.0 && HEARTBEAT_GAP >= 30.0);
+const _: () = assert!(KILL_SWITCH_ENGAGED < 30.0 && HEARTBEAT_GAP > HEARTBEAT_ALERT_AFTER);
+const _: () = assert!(ARTIFACT_STALE_AGE > ARTIFACT_ALERT_AFTER);
 
 /// One named step of the timeline.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -83,7 +91,7 @@ pub const TIMELINE: [Step; 16] = [
     Step {
         name: "engines_start",
         at: 0.0,
-        what: "alpha and beta start: engine_start, limits, portfolio, connectivity; models/mean_revert.json is already 6 h old",
+        what: "alpha and beta start: engine_start, limits, portfolio, connectivity; models/mean_revert.json is already two days old",
     },
     Step {
         name: "breaker_tripped",
@@ -151,14 +159,14 @@ pub const TIMELINE: [Step; 16] = [
         what: "alpha's API calls succeed again",
     },
     Step {
-        name: "heartbeat_resumed",
-        at: HEARTBEAT_RESUMED,
-        what: "beta restarts (engine_start) and reports again",
-    },
-    Step {
         name: "connectivity_restored",
         at: CONNECTIVITY_RESTORED,
         what: "alpha's binance-ws is back up",
+    },
+    Step {
+        name: "heartbeat_resumed",
+        at: HEARTBEAT_RESUMED,
+        what: "beta restarts (engine_start) and reports again",
     },
 ];
 

@@ -310,20 +310,38 @@ fn build(c: &mut Check<'_>, raw: &RawConfig) -> AlertmanagerConfig {
             {
                 c.field_error("smtp_smarthost", problem);
             }
-            for (a, b) in [
-                (&g.smtp_auth_password, &g.smtp_auth_password_file),
-                (&g.smtp_auth_secret, &g.smtp_auth_secret_file),
+            for (name_a, a, name_b, b) in [
+                (
+                    "smtp_auth_password",
+                    &g.smtp_auth_password,
+                    "smtp_auth_password_file",
+                    &g.smtp_auth_password_file,
+                ),
+                (
+                    "smtp_auth_secret",
+                    &g.smtp_auth_secret,
+                    "smtp_auth_secret_file",
+                    &g.smtp_auth_secret_file,
+                ),
             ] {
                 if set(a).is_some() && set(b).is_some() {
-                    let (name_a, name_b) = if std::ptr::eq(a, &g.smtp_auth_password) {
-                        ("smtp_auth_password", "smtp_auth_password_file")
-                    } else {
-                        ("smtp_auth_secret", "smtp_auth_secret_file")
-                    };
                     c.field_key_error(
                         name_b,
                         format!("at most one of {name_a} & {name_b} must be configured"),
                     );
+                }
+            }
+            for (field, url) in [
+                ("slack_api_url", &g.slack_api_url),
+                ("pagerduty_url", &g.pagerduty_url),
+                ("opsgenie_api_url", &g.opsgenie_api_url),
+                ("wechat_api_url", &g.wechat_api_url),
+                ("victorops_api_url", &g.victorops_api_url),
+                ("telegram_api_url", &g.telegram_api_url),
+                ("webex_api_url", &g.webex_api_url),
+            ] {
+                if let Some(problem) = url.as_deref().and_then(receivers::url_problem) {
+                    c.field_error(field, problem);
                 }
             }
             smtp = receivers::SmtpDefaults {

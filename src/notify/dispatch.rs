@@ -266,10 +266,21 @@ fn fnv(seed: u64, parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// A notification's stable id: 32 hex digits from the receiver, group key and flush time.
-pub fn notification_id(receiver: &str, group_key: &str, at: DateTime<Utc>) -> String {
+/// A notification's stable id: 32 hex digits from the receiver, the route's id, the group key
+/// and the flush time (two routes may share a key; their ids differ).
+pub fn notification_id(
+    receiver: &str,
+    route_id: &str,
+    group_key: &str,
+    at: DateTime<Utc>,
+) -> String {
     let ts = at.timestamp_nanos_opt().unwrap_or(i64::MAX).to_string();
-    let parts: [&[u8]; 3] = [receiver.as_bytes(), group_key.as_bytes(), ts.as_bytes()];
+    let parts: [&[u8]; 4] = [
+        receiver.as_bytes(),
+        route_id.as_bytes(),
+        group_key.as_bytes(),
+        ts.as_bytes(),
+    ];
     format!(
         "{:016x}{:016x}",
         fnv(0xcbf2_9ce4_8422_2325, &parts),
@@ -513,7 +524,7 @@ impl Dispatcher {
         }
         Some(Flush {
             notification: Notification {
-                id: notification_id(&opts.receiver, &group.key, now),
+                id: notification_id(&opts.receiver, &group.route_id, &group.key, now),
                 receiver: opts.receiver.clone(),
                 group_key: group.key.clone(),
                 group_labels: group.labels.clone(),

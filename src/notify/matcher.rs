@@ -324,6 +324,12 @@ fn unescape_value(raw: &str) -> Result<String, MatcherError> {
 
 /// Compiles `^(?:pattern)$` with Go's regexp meaning.
 pub(crate) fn compile_anchored(pattern: &str) -> Result<Regex, MatcherError> {
+    if let Some(message) = go_syntax_problem(pattern) {
+        return Err(MatcherError::Regex {
+            pattern: pattern.to_owned(),
+            message,
+        });
+    }
     let translated = go_to_rust_regex(pattern);
     Regex::new(&format!("^(?:{translated})$")).map_err(|e| MatcherError::Regex {
         pattern: pattern.to_owned(),
@@ -336,6 +342,135 @@ pub(crate) fn compile_anchored(pattern: &str) -> Result<Regex, MatcherError> {
             .trim_start_matches("error: ")
             .to_owned(),
     })
+}
+
+/// A `{n}`, `{n,}` or `{n,m}` repetition at the start of `chars`: its bounds and length.
+fn repeat_at(chars: &[char]) -> Option<(u64, Option<u64>, usize)> {
+    let end = chars.iter().position(|&c| c == '}')?;
+    let body: String = chars[1..end].iter().collect();
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().unwrap_or(u64::MAX))
+    };
+    let (min, max) = match body.split_once(',') {
+        None => {
+            let n = number(&body)?;
+            (n, Some(n))
+        }
+        Some((a, "")) => (number(a)?, None),
+        Some((a, b)) => (number(a)?, Some(number(b)?)),
+    };
+    Some((min, max, end + 1))
+}
+
+/// What Go's regexp parser (of the Go that built amtool 0.25) refuses and the `regex` crate
+/// accepts: repeat counts over 1000, a repetition of a repetition, `(?<name>…)`.
+fn go_syntax_problem(pattern: &str) -> Option<String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let (mut i, mut in_class) = (0, false);
+    // After a repetition operator: whether a lazy `?` may still follow.
+    let (mut after_repeat, mut lazy_allowed) = (false, false);
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            let e = chars.get(i + 1).copied().unwrap_or('\\');
+            let octal_next = chars.get(i + 2).is_some_and(|d| ('0'..='7').contains(d));
+            let valid = !e.is_ascii_alphanumeric()
+                || "aftnrvxpPdDsSwWbBAzQ0".contains(e)
+                || (('1'..='7').contains(&e) && octal_next);
+            if !valid {
+                return Some(format!("invalid escape sequence: `\\{e}`"));
+            }
+            i += 2;
+            if e == 'Q' {
+                while i < chars.len() && !(chars[i] == '\\' && chars.get(i + 1) == Some(&'E')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            after_repeat = false;
+            lazy_allowed = false;
+            continue;
+        }
+        if in_class {
+            if c == ']' {
+                in_class = false;
+                after_repeat = false;
+            } else if c == '[' && chars.get(i + 1) == Some(&':') {
+                let rest: String = chars[i + 2..].iter().collect();
+                if let Some(end) = rest.find(":]") {
+                    let name = rest[..end].trim_start_matches('^');
+                    const POSIX: [&str; 14] = [
+                        "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower",
+                        "print", "punct", "space", "upper", "word", "xdigit",
+                    ];
+                    if !POSIX.contains(&name) {
+                        return Some(format!(
+                            "invalid character class range: `[:{}:]`",
+                            &rest[..end]
+                        ));
+                    }
+                    i += 2 + rest[..end].chars().count() + 2;
+                    continue;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '[' => {
+                in_class = true;
+                i += 1;
+                if chars.get(i) == Some(&'^') {
+                    i += 1;
+                }
+                if chars.get(i) == Some(&']') {
+                    i += 1;
+                }
+                continue;
+            }
+            '(' if chars.get(i + 1) == Some(&'?')
+                && chars.get(i + 2) == Some(&'<')
+                && !matches!(chars.get(i + 3), Some('=' | '!')) =>
+            {
+                return Some("invalid or unsupported Perl syntax: `(?<`".to_owned());
+            }
+            '?' if lazy_allowed => {
+                lazy_allowed = false;
+            }
+            '*' | '+' | '?' => {
+                if after_repeat {
+                    return Some("invalid nested repetition operator".to_owned());
+                }
+                after_repeat = true;
+                lazy_allowed = true;
+            }
+            '{' => match repeat_at(&chars[i..]) {
+                Some((min, max, len)) => {
+                    if min > 1000 || max.is_some_and(|m| m > 1000) {
+                        return Some("invalid repeat count".to_owned());
+                    }
+                    if after_repeat {
+                        return Some("invalid nested repetition operator".to_owned());
+                    }
+                    after_repeat = true;
+                    lazy_allowed = true;
+                    i += len;
+                    continue;
+                }
+                None => {
+                    after_repeat = false;
+                    lazy_allowed = false;
+                }
+            },
+            _ => {
+                after_repeat = false;
+                lazy_allowed = false;
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Rewrites a Go (RE2) regex for the `regex` crate: Perl classes and `\b` are ASCII in Go,
@@ -360,6 +495,30 @@ fn go_to_rust_regex(pattern: &str) -> String {
                 out.push_str(&regex::escape(&literal));
                 continue;
             }
+            // `\p{Greek}`, `\x{41}`: copied through the brace.
+            if matches!(e, 'p' | 'P' | 'x') && chars.get(i) == Some(&'{') {
+                let end = chars[i..]
+                    .iter()
+                    .position(|&c| c == '}')
+                    .map_or(chars.len(), |p| i + p + 1);
+                out.push('\\');
+                out.push(e);
+                out.extend(&chars[i..end]);
+                i = end;
+                continue;
+            }
+            // Go's octal escapes (`\0`, `\012`), which the regex crate does not read.
+            if e.is_digit(8) {
+                let mut value = e.to_digit(8).unwrap_or(0);
+                let mut digits = 1;
+                while digits < 3 && chars.get(i).is_some_and(|d| d.is_digit(8)) {
+                    value = value * 8 + chars[i].to_digit(8).unwrap_or(0);
+                    i += 1;
+                    digits += 1;
+                }
+                out.push_str(&format!("\\x{{{value:x}}}"));
+                continue;
+            }
             if class_depth {
                 match e {
                     'd' => out.push_str("0-9"),
@@ -373,10 +532,18 @@ fn go_to_rust_regex(pattern: &str) -> String {
                         out.push(e);
                     }
                 }
-            } else if matches!(e, 'd' | 'D' | 'w' | 'W' | 's' | 'S' | 'b' | 'B') {
-                out.push_str("(?-u:\\");
-                out.push(e);
-                out.push(')');
+            } else if let Some(class) = match e {
+                'd' => Some("[0-9]"),
+                'D' => Some("[^0-9]"),
+                'w' => Some("[0-9A-Za-z_]"),
+                'W' => Some("[^0-9A-Za-z_]"),
+                's' => Some("[\\t\\n\\x0C\\r ]"),
+                'S' => Some("[^\\t\\n\\x0C\\r ]"),
+                'b' => Some("(?-u:\\b)"),
+                'B' => Some("(?-u:\\B)"),
+                _ => None,
+            } {
+                out.push_str(class);
             } else {
                 out.push('\\');
                 out.push(e);
@@ -425,6 +592,12 @@ fn go_to_rust_regex(pattern: &str) -> String {
                 out.push_str("\\]");
                 i += 1;
             }
+            continue;
+        }
+        // Go reads a `{` that does not start a repetition as a literal.
+        if c == '{' && repeat_at(&chars[i..]).is_none() {
+            out.push_str("\\{");
+            i += 1;
             continue;
         }
         out.push(c);
@@ -538,6 +711,23 @@ mod tests {
             Matcher::parse("a=x").unwrap(),
         ]);
         assert_eq!(ms.to_string(), r#"{a="x",a="y",a!="y",b="x"}"#);
+    }
+
+    proptest::proptest! {
+        /// What Alertmanager prints, it reads back as the same matcher, whatever the value.
+        #[test]
+        fn printed_matchers_parse_back(
+            name in "[a-zA-Z_][a-zA-Z0-9_]{0,6}",
+            value in "(\\PC|[\\\\\"\n ,{}=~!]){0,12}",
+            negative in proptest::bool::ANY,
+        ) {
+            let op = if negative { MatchOp::NotEqual } else { MatchOp::Equal };
+            let m = Matcher::new(op, &name, &value).unwrap();
+            let back = Matcher::parse(&m.to_string()).unwrap();
+            proptest::prop_assert_eq!(&back, &m);
+            let listed = parse_matchers(&Matchers(vec![m.clone(), m.clone()]).to_string()).unwrap();
+            proptest::prop_assert_eq!(listed, vec![m.clone(), m]);
+        }
     }
 
     #[test]

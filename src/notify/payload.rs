@@ -226,6 +226,23 @@ mod tests {
         assert_eq!(go_time(&zero_time()), "0001-01-01T00:00:00Z");
     }
 
+    proptest::proptest! {
+        /// Go's RFC3339Nano: the instant reads back, and a fraction never ends in 0.
+        #[test]
+        fn go_time_reads_back(secs in -62_135_596_800i64..253_402_300_799, nanos in 0u32..1_000_000_000) {
+            let t = Time::utc(secs, nanos);
+            let text = go_time(&t);
+            let back = Time::parse_rfc3339(&text).unwrap();
+            proptest::prop_assert_eq!((back.secs, back.nanos), (secs, nanos));
+            proptest::prop_assert!(text.ends_with('Z'));
+            if let Some((_, fraction)) = text.trim_end_matches('Z').split_once('.') {
+                proptest::prop_assert!(!fraction.ends_with('0') && fraction.len() <= 9, "{}", text);
+            } else {
+                proptest::prop_assert_eq!(nanos, 0);
+            }
+        }
+    }
+
     #[test]
     fn truncation_counts_what_it_drops() {
         let a = |i: u32| Alert {

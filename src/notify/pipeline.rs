@@ -15,17 +15,22 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::config::{AlertmanagerConfig, IntegrationKey, IntegrationKind as ConfigKind};
+use super::config::{
+    AlertmanagerConfig, EmailConfig, IntegrationKey, IntegrationKind as ConfigKind,
+};
 use super::dispatch::{Dispatcher, DispatcherState, Flush, GroupState, NflogEntry};
+use super::email::{
+    ALERTMANAGER_HTML, Email, EmailTarget, EmailTransport, SmtpAuth, SmtpTls, SmtpTlsConfig,
+};
 use super::outbox::{
-    Channels, Fallback, IntegrationKind, IntegrationRef, NotificationEvent, Outbox, OutboxError,
-    OutboxSettings, Sender,
+    Attempt, Channels, Deliver, Fallback, IntegrationKind, IntegrationRef, Item, NotificationEvent,
+    Outbox, OutboxError, OutboxSettings, Sender,
 };
 use super::silence::Silences;
 use super::webhook::{Webhook, WebhookAuth, WebhookTarget};
 use super::{Alert, Notification};
 use crate::alerts::log::AlertLog;
-use crate::config::notifier::NotifierConfig;
+use crate::config::notifier::{EmailExtras, NotifierConfig};
 use crate::config::server::Secret;
 use crate::rules::AlertSink;
 use crate::telemetry::Telemetry;
@@ -116,12 +121,7 @@ pub fn channels(
                 target.auth = WebhookAuth::Bearer(credentials);
             }
             if let Some(extra) = &extra {
-                target.headers.clone_from(&extra.headers);
-                target.timeout = extra.timeout.as_duration();
-                target.body_template.clone_from(&extra.body_template);
-                if let Some(file) = &extra.secret_file {
-                    target.secret = Some(read_secret(file).map_err(err)?);
-                }
+                target.apply_extras(extra).map_err(|e| err(e.to_string()))?;
             }
             let webhook =
                 Webhook::new(target, templates, external_url).map_err(|e| err(e.to_string()))?;
@@ -130,11 +130,89 @@ pub fn channels(
                 webhook,
             );
         }
-        if !receiver.email_configs.is_empty() {
-            tracing::warn!(receiver = %receiver.name, "Email integrations are not delivered by this build; they fail and go to the fallback receiver.");
+        let email_extra = extras
+            .receivers
+            .get(&receiver.name)
+            .and_then(|r| r.email.clone())
+            .unwrap_or_default();
+        for (index, e) in receiver.email_configs.iter().enumerate() {
+            let target = email_target(e, &email_extra).map_err(err)?;
+            let email = Email::new(target, templates, &extras.timezone, external_url)
+                .map_err(|e| err(e.to_string()))?;
+            channels.add_email(
+                IntegrationRef::new(&receiver.name, IntegrationKind::Email, index),
+                email,
+            );
         }
     }
     Ok(channels)
+}
+
+/// An email integration of the routing file, resolved: its password from the file or the
+/// environment, its transport (`.eml` files when `files_dir` is set), and tradewatch's
+/// phone-sized templates where the file keeps Alertmanager's default body.
+fn email_target(e: &EmailConfig, extra: &EmailExtras) -> Result<EmailTarget, String> {
+    let transport = match &extra.files_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+            EmailTransport::Files(dir.clone())
+        }
+        None => {
+            let port = e
+                .smarthost
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .ok_or_else(|| format!("email_configs: smarthost {:?} has no port", e.smarthost))?;
+            let password = match super::email::password_from(extra).map_err(|e| e.to_string())? {
+                Some(p) => Some(p),
+                None => match (&e.auth_password, &e.auth_password_file) {
+                    (Some(p), _) => Some(Secret::new(p.clone())),
+                    (None, Some(file)) => Some(read_secret(file)?),
+                    (None, None) => None,
+                },
+            };
+            let auth = (!e.auth_username.is_empty()).then(|| SmtpAuth {
+                username: e.auth_username.clone(),
+                password: password.unwrap_or_else(|| Secret::new("")),
+                identity: (!e.auth_identity.is_empty()).then(|| e.auth_identity.clone()),
+            });
+            EmailTransport::Smtp {
+                smarthost: e.smarthost.clone(),
+                hello: e.hello.clone(),
+                auth,
+                tls: SmtpTls::alertmanager(e.require_tls, port),
+                tls_config: SmtpTlsConfig {
+                    ca_pem: match (&e.tls_config.ca, &e.tls_config.ca_file) {
+                        (Some(pem), _) => Some(pem.clone().into_bytes()),
+                        (None, Some(file)) => Some(
+                            std::fs::read(file)
+                                .map_err(|err| format!("cannot read {}: {err}", file.display()))?,
+                        ),
+                        (None, None) => None,
+                    },
+                    server_name: e.tls_config.server_name.clone(),
+                    insecure_skip_verify: e.tls_config.insecure_skip_verify,
+                },
+                timeout: Duration::from_secs(30),
+            }
+        }
+    };
+    let mut target = EmailTarget::new(&e.to, &e.from, transport);
+    target.send_resolved = e.send_resolved;
+    let keeps_default = e.html == ALERTMANAGER_HTML && e.text.is_empty();
+    if !keeps_default {
+        target.html.clone_from(&e.html);
+        target.text.clone_from(&e.text);
+    }
+    for (name, value) in &e.headers {
+        if name == "Subject" {
+            target.subject.clone_from(value);
+        } else {
+            target.headers.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(target)
 }
 
 /// The outbox settings of `notifier`, with its fallback receiver's integrations.
@@ -182,6 +260,7 @@ pub struct Notifier {
     max_age: Duration,
     tick: Notify,
     sender_wake: Mutex<Option<Arc<Notify>>>,
+    channels: Arc<std::sync::RwLock<Arc<Channels>>>,
     log: Option<Arc<AlertLog>>,
     telemetry: Option<Arc<Telemetry>>,
 }
@@ -230,6 +309,7 @@ impl Notifier {
             max_age,
             tick: Notify::new(),
             sender_wake: Mutex::new(None),
+            channels: Arc::new(std::sync::RwLock::new(Arc::new(Channels::new()))),
             log,
             telemetry,
         })
@@ -267,6 +347,17 @@ impl Notifier {
                 path: self.path.clone(),
                 source,
             })
+    }
+
+    /// Puts dead outbox item `id` back to pending and wakes the sender; its `queued` event goes
+    /// to the alert log.
+    pub fn retry(&self, id: i64, now: DateTime<Utc>) -> Result<NotificationEvent, OutboxError> {
+        let event = self.outbox.retry(id, now)?;
+        if let Some(wake) = &*self.sender_wake.lock().expect("wake lock") {
+            wake.notify_one();
+        }
+        self.record(std::slice::from_ref(&event), now);
+        Ok(event)
     }
 
     /// Takes alerts at `now`.
@@ -413,11 +504,8 @@ impl Notifier {
             return;
         }
         if let Some(log) = &self.log {
-            let lines: Vec<serde_json::Value> = events
-                .iter()
-                .map(|e| serde_json::to_value(e).expect("events serialize"))
-                .collect();
-            if let Err(e) = log.append(now, &lines) {
+            // Serialized as declared, `ts` first (the log is read by that prefix).
+            if let Err(e) = log.append(now, events) {
                 tracing::error!(error = %e, "Alert log could not be written.");
             }
         }
@@ -433,10 +521,26 @@ impl Notifier {
         }
     }
 
+    /// Applies a reloaded routing file and its integrations: the dispatcher regroups its alerts
+    /// as Alertmanager's reload does (notification log, silences and the outbox stay), and the
+    /// sender uses the new integrations from its next item on.
+    pub fn reload(&self, am: AlertmanagerConfig, channels: Channels, now: DateTime<Utc>) {
+        self.dispatcher
+            .lock()
+            .expect("dispatcher lock")
+            .reload(am, now);
+        *self.channels.write().expect("channels lock") = Arc::new(channels);
+        self.tick.notify_one();
+    }
+
     /// Runs the dispatcher's timers and the sender over `channels` until stopped.
     pub fn start(self: &Arc<Self>, channels: Channels) -> NotifierTask {
         let (stop, stopped) = watch::channel(false);
-        let sender = Sender::new(self.outbox.clone(), Arc::new(channels));
+        *self.channels.write().expect("channels lock") = Arc::new(channels);
+        let sender = Sender::new(
+            self.outbox.clone(),
+            Arc::new(CurrentChannels(self.channels.clone())),
+        );
         *self.sender_wake.lock().expect("wake lock") = Some(sender.waker());
         let (events, mut received) = mpsc::unbounded_channel::<NotificationEvent>();
         let mut sender_stop = stopped.clone();
@@ -502,6 +606,16 @@ impl Notifier {
             tasks: vec![timer_task, sender_task, stats_task],
             events: events_task,
         }
+    }
+}
+
+/// The integrations in force, swapped whole by a reload.
+struct CurrentChannels(Arc<std::sync::RwLock<Arc<Channels>>>);
+
+impl Deliver for CurrentChannels {
+    async fn deliver(&self, item: &Item, now: DateTime<Utc>) -> Attempt {
+        let channels = self.0.read().expect("channels lock").clone();
+        channels.deliver(item, now).await
     }
 }
 

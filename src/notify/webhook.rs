@@ -18,7 +18,8 @@ use sha2::Sha256;
 use super::outbox::{Attempt, Deliver, Item};
 use super::payload::{WebhookMessage, for_integration, template_data, truncate};
 use super::types::Notification;
-use crate::config::Secret;
+use crate::config::server::read_secret_file;
+use crate::config::{ConfigError, Secret, WebhookExtras};
 use crate::template::alertmanager::{NotificationTemplates, Prepared};
 
 /// The header carrying the notification id, the same on every retry.
@@ -83,6 +84,24 @@ impl WebhookTarget {
             secret: None,
             body_template: None,
         }
+    }
+}
+
+impl WebhookTarget {
+    /// Applies tradewatch's settings for this receiver (`notifier.receivers.<name>.webhook`):
+    /// extra headers, timeout, body template, and the signing secret read from its file (a
+    /// trailing newline dropped).
+    pub fn apply_extras(&mut self, extras: &WebhookExtras) -> Result<(), ConfigError> {
+        self.headers
+            .extend(extras.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.timeout = extras.timeout.0;
+        if let Some(template) = &extras.body_template {
+            self.body_template = Some(template.clone());
+        }
+        if let Some(path) = &extras.secret_file {
+            self.secret = Some(read_secret_file(path, "webhook secret")?);
+        }
+        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@ use crate::notify::pipeline::{self, Notifier, NotifierTask};
 use crate::promql::Engine;
 use crate::rules::rule::CompiledRule;
 use crate::rules::schedule::now_ms;
-use crate::rules::{AlertSink, Group, RuleFile, Rules, RulesTask, Settings, compile};
+use crate::rules::{AlertSink, Group, RuleFile, Rules, RulesHandle, RulesTask, Settings, compile};
 use crate::scrape::local::LocalSource;
 use crate::scrape::scraper::Scraper;
 use crate::store::{Store, StoreOptions};
@@ -132,7 +132,7 @@ pub fn routing(config: &Config) -> Result<Option<AlertmanagerConfig>, RoleError>
 
 /// Alertmanager's default templates plus the files of the routing file's `templates:` globs.
 pub fn notification_templates(am: &AlertmanagerConfig) -> Result<NotificationTemplates, RoleError> {
-    let mut templates = NotificationTemplates::new();
+    let mut templates = crate::notify::email::default_templates();
     for pattern in &am.templates {
         let paths = glob::glob(pattern).map_err(|e| RoleError::Notifier {
             message: format!("templates: bad pattern {pattern:?}: {e}"),
@@ -182,6 +182,40 @@ fn start_notifier(
     Ok(Some((notifier, task)))
 }
 
+/// What `tradewatch check config` checks beyond the file itself: the rule files its globs
+/// match, and the routing file (inline, or `config_file` when it exists here) with its
+/// templates. Gives the problems and the notes (what could not be checked here).
+pub fn check_references(config: &Config) -> (Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    if let Err(e) = load_groups(config) {
+        problems.push(e.to_string());
+    }
+    let missing = config.notifier.config_file.as_ref().and_then(|file| {
+        let path = match &config.base_dir {
+            Some(dir) => dir.join(file),
+            None => file.clone(),
+        };
+        (!path.exists()).then_some(path)
+    });
+    match missing {
+        Some(path) => notes.push(format!(
+            "notifier.config_file {} is not here; not checked",
+            path.display()
+        )),
+        None => match routing(config) {
+            Ok(Some(am)) => {
+                if let Err(e) = notification_templates(&am) {
+                    problems.push(e.to_string());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => problems.push(e.to_string()),
+        },
+    }
+    (problems, notes)
+}
+
 /// Where the sidecar's data comes from.
 pub enum DataSource {
     /// `sidecar.scrape.targets`.
@@ -200,10 +234,18 @@ pub enum DataSource {
 
 /// The sidecar's running parts.
 pub struct SidecarParts {
-    /// The rule layer.
-    pub rules: Arc<Rules>,
+    /// The rule layer in force.
+    pub rules: RulesHandle,
     /// The store.
     pub store: Arc<Store>,
+    /// Where alerts go: the notifier and the Alertmanagers.
+    sink: Arc<dyn AlertSink>,
+    settings: Settings,
+    telemetry: Arc<Telemetry>,
+    filter: crate::scrape::filter::FilterHandle,
+    data_dir: PathBuf,
+    /// The alert log.
+    pub log: Arc<AlertLog>,
     tasks: RulesTask,
     scraper: Option<Scraper>,
     local: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
@@ -226,6 +268,10 @@ impl SidecarParts {
     ) -> Result<SidecarParts, RoleError> {
         let groups = load_groups(config)?;
         let retention = reach(&groups);
+        let filter = crate::scrape::filter::handle(
+            crate::scrape::filter::SeriesFilter::for_rules(&groups, &config.sidecar.store.keep)
+                .map_err(|message| RoleError::Rules { message })?,
+        );
         let store = Arc::new(Store::new(StoreOptions {
             retention_ms: i64::try_from(retention.as_millis()).unwrap_or(i64::MAX),
         }));
@@ -273,14 +319,15 @@ impl SidecarParts {
             outage_tolerance: config.sidecar.outage_tolerance.as_duration(),
         };
         let group_count = groups.len();
+        let sink: Arc<dyn AlertSink> = Arc::new(FanOut(sinks));
         let rules = Arc::new(Rules::new(
             groups,
             Engine::default(),
             store.clone(),
-            settings,
+            settings.clone(),
             Some(db),
             Some(log.clone()),
-            Some(Arc::new(FanOut(sinks)) as Arc<dyn AlertSink>),
+            Some(sink.clone()),
             Some(telemetry.clone()),
         ));
         let restored = {
@@ -293,12 +340,16 @@ impl SidecarParts {
                 })?
         };
         tracing::info!(groups = group_count, restored, "Rules loaded.");
+        let handle = RulesHandle::new(rules.clone());
         let (scraper, local) = match source {
             DataSource::Scrape => {
-                let scraper = Scraper::start(
+                let trigger = handle.clone();
+                let scraper = Scraper::start_with(
                     &config.sidecar.scrape,
                     store.clone(),
                     Some(telemetry.clone()),
+                    Some(Arc::new(move || trigger.current().trigger_all())),
+                    Some(filter.clone()),
                 )
                 .map_err(|e| RoleError::Rules {
                     message: format!("sidecar.scrape: {e}"),
@@ -311,11 +362,12 @@ impl SidecarParts {
                 instance,
             } => {
                 let (stop, stopped) = watch::channel(false);
-                let source = LocalSource::new(registries, &config.sidecar.self_.job, &instance);
+                let source = LocalSource::new(registries, &config.sidecar.self_.job, &instance)
+                    .with_filter(filter.clone());
                 let task = tokio::spawn(feed(
                     source,
                     store.clone(),
-                    rules.clone(),
+                    handle.clone(),
                     changes,
                     config.sidecar.scrape.interval.as_duration(),
                     stopped,
@@ -324,14 +376,20 @@ impl SidecarParts {
             }
         };
         let tasks = rules.start();
-        let housekeeping = tokio::spawn(housekeeping(log));
+        let housekeeping = tokio::spawn(housekeeping(log.clone()));
         let (notifier, notifier_task) = match notifier {
             Some((n, t)) => (Some(n), Some(t)),
             None => (None, None),
         };
         Ok(SidecarParts {
-            rules,
+            rules: handle,
             store,
+            sink,
+            settings,
+            telemetry,
+            filter,
+            data_dir: config.storage.data_dir.clone(),
+            log,
             tasks,
             scraper,
             local,
@@ -340,6 +398,67 @@ impl SidecarParts {
             notifier_task,
             housekeeping,
         })
+    }
+
+    /// Reloads rule files and the routing file of `config` together: everything is loaded and
+    /// checked first, and nothing changes unless all of it is valid. Alert states carry over
+    /// (by rule), silences, the notification log and the outbox stay. Settings that only a
+    /// restart applies (listener, data directory, scrape targets, Alertmanagers, adding or
+    /// removing the notifier) are named in the error when they changed.
+    pub async fn reload(&mut self, config: &Config, external_url: &str) -> Result<(), RoleError> {
+        let groups = load_groups(config)?;
+        let filter =
+            crate::scrape::filter::SeriesFilter::for_rules(&groups, &config.sidecar.store.keep)
+                .map_err(|message| RoleError::Rules { message })?;
+        let notifier = match (&self.notifier, routing(config)?) {
+            (Some(_), Some(am)) => {
+                let templates = notification_templates(&am)?;
+                let channels = pipeline::channels(&am, &config.notifier, &templates, external_url)
+                    .map_err(|e| RoleError::Notifier {
+                        message: e.to_string(),
+                    })?;
+                Some((am, channels))
+            }
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(RoleError::Notifier {
+                    message: "adding or removing the notifier (notifier.config_file, notifier.config) needs a restart".into(),
+                });
+            }
+        };
+        let db = AlertDb::open(&self.data_dir.join("state.db")).map_err(|e| RoleError::State {
+            message: e.to_string(),
+        })?;
+        let settings = Settings {
+            external_labels: config.sidecar.external_labels.clone(),
+            generator_url: config.sidecar.generator_url.clone(),
+            outage_tolerance: config.sidecar.outage_tolerance.as_duration(),
+            ..self.settings.clone()
+        };
+        let group_count = groups.len();
+        let rules = Arc::new(Rules::new(
+            groups,
+            Engine::default(),
+            self.store.clone(),
+            settings.clone(),
+            Some(db),
+            Some(self.log.clone()),
+            Some(self.sink.clone()),
+            Some(self.telemetry.clone()),
+        ));
+        let old = self.rules.current();
+        let carried = rules.adopt(&old);
+        // The old loops finish their evaluation in flight before the new ones start.
+        let tasks = std::mem::replace(&mut self.tasks, rules.start());
+        self.rules.replace(rules);
+        tasks.stop().await;
+        if let (Some(n), Some((am, channels))) = (&self.notifier, notifier) {
+            n.reload(am, channels, chrono::Utc::now());
+        }
+        *self.filter.write().expect("filter lock") = Arc::new(filter);
+        self.settings = settings;
+        tracing::info!(groups = group_count, carried, "Configuration reloaded.");
+        Ok(())
     }
 
     /// Stops the data source and the evaluation loops (after the evaluations in flight).
@@ -368,7 +487,7 @@ impl SidecarParts {
 async fn feed(
     source: LocalSource,
     store: Arc<Store>,
-    rules: Arc<Rules>,
+    rules: RulesHandle,
     mut changes: watch::Receiver<u64>,
     interval: Duration,
     mut stopped: watch::Receiver<bool>,
@@ -376,6 +495,8 @@ async fn feed(
     let source = Arc::new(Mutex::new(source));
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let coalesce = crate::rules::schedule::TRIGGER_COALESCE;
+    let mut last_read = tokio::time::Instant::now() - coalesce;
     loop {
         let full = tokio::select! {
             _ = ticker.tick() => true,
@@ -383,7 +504,11 @@ async fn feed(
                 if r.is_err() {
                     return;
                 }
-                tokio::time::sleep(crate::rules::schedule::TRIGGER_COALESCE).await;
+                // The first change reads at once; more within the window wait for its end.
+                let earliest = last_read + coalesce;
+                if tokio::time::Instant::now() < earliest {
+                    tokio::time::sleep_until(earliest).await;
+                }
                 changes.borrow_and_update();
                 false
             }
@@ -392,6 +517,7 @@ async fn feed(
                 return;
             }
         };
+        last_read = tokio::time::Instant::now();
         let (source, store, rules) = (source.clone(), store.clone(), rules.clone());
         let _ = tokio::task::spawn_blocking(move || {
             let changed = source
@@ -399,7 +525,7 @@ async fn feed(
                 .expect("source lock")
                 .read(&store, now_ms(), full);
             if !full && !changed.is_empty() {
-                rules.trigger(changed.iter().map(String::as_str));
+                rules.current().trigger(changed.iter().map(String::as_str));
             }
         })
         .await;

@@ -282,6 +282,37 @@ mod tests {
         assert!(parse_series_labels("up[5m]").is_err());
     }
 
+    proptest::proptest! {
+        /// `a+bxn` and `a-bxn` expand to the n+1 terms of the progression, as promtool's
+        /// series notation does, whatever the numbers.
+        #[test]
+        fn expansions_are_progressions(a in -1e6f64..1e6, b in 0f64..1e3, n in 0usize..50, minus: bool) {
+            let text = format!("{a}{}{b}x{n}", if minus { '-' } else { '+' });
+            let got = expand_values(&text).unwrap();
+            proptest::prop_assert_eq!(got.len(), n + 1);
+            let step = if minus { -b } else { b };
+            let mut want = a;
+            for v in got {
+                proptest::prop_assert_eq!(v, SeriesValue::Value(want));
+                want += step;
+            }
+        }
+
+        /// A label set printed as promtool prints it parses back to itself (names prefixed so
+        /// that none is a PromQL keyword, which promtool refuses too).
+        #[test]
+        fn label_sets_round_trip(
+            name in "m_[a-zA-Z0-9_:]{0,8}",
+            labels in proptest::collection::btree_map("l_[a-z0-9_]{0,6}", "[ -~]{1,8}", 0..4),
+        ) {
+            let mut pairs: Vec<(String, String)> = labels.into_iter().collect();
+            pairs.push(("__name__".to_owned(), name));
+            let want = Labels::from_pairs(pairs);
+            let text = want.to_string();
+            proptest::prop_assert_eq!(parse_series_labels(&text), Ok(want));
+        }
+    }
+
     #[test]
     fn lines() {
         let line = parse_series_line("5").unwrap();

@@ -185,6 +185,27 @@ pub struct Rules {
     totals: Mutex<(usize, usize)>,
 }
 
+/// The rule layer in force: a reload swaps it whole, and every user asks for the current one.
+#[derive(Clone)]
+pub struct RulesHandle(Arc<std::sync::RwLock<Arc<Rules>>>);
+
+impl RulesHandle {
+    /// A handle on `rules`.
+    pub fn new(rules: Arc<Rules>) -> RulesHandle {
+        RulesHandle(Arc::new(std::sync::RwLock::new(rules)))
+    }
+
+    /// The rules in force.
+    pub fn current(&self) -> Arc<Rules> {
+        self.0.read().expect("rules lock").clone()
+    }
+
+    /// Puts `rules` in force; gives the ones it replaces.
+    pub fn replace(&self, rules: Arc<Rules>) -> Arc<Rules> {
+        std::mem::replace(&mut *self.0.write().expect("rules lock"), rules)
+    }
+}
+
 /// What one evaluation did, beyond the group's own result.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -449,6 +470,63 @@ impl Rules {
             self.recount(runner);
         }
         Ok(restored)
+    }
+
+    /// Takes over the state of `old` after a reload: each alerting rule that keeps its key
+    /// (file, group, name, position among same-named rules) keeps its alerts, their persisted
+    /// state and when they were last sent; each recording rule that keeps its group and name
+    /// keeps the series it wrote (so they go stale if no longer written); groups keep their
+    /// last evaluation. Gives how many alerts were carried over.
+    pub fn adopt(&self, old: &Rules) -> usize {
+        let mut carried = 0;
+        for runner in &self.groups {
+            let Some(previous) = old.groups.iter().find(|g| g.key == runner.key) else {
+                continue;
+            };
+            let prev = previous.run.lock().expect("group lock");
+            let mut run = runner.run.lock().expect("group lock");
+            run.state
+                .alerts
+                .resize_with(runner.group.rules.len(), RuleAlerts::new);
+            run.state
+                .written
+                .resize_with(runner.group.rules.len(), HashSet::new);
+            run.last_evaluation = prev.last_evaluation;
+            run.last_written = prev.last_written;
+            for (i, rule) in runner.group.rules.iter().enumerate() {
+                let j = match rule {
+                    CompiledRule::Alerting(_) => previous
+                        .rule_keys
+                        .iter()
+                        .position(|k| k.is_some() && *k == runner.rule_keys[i]),
+                    CompiledRule::Recording(r) => previous.group.rules.iter().position(
+                        |p| matches!(p, CompiledRule::Recording(q) if q.record == r.record),
+                    ),
+                };
+                let Some(j) = j else { continue };
+                if let Some(alerts) = prev.state.alerts.get(j) {
+                    carried += alerts.len();
+                    run.state.alerts[i] = alerts.clone();
+                }
+                if let Some(written) = prev.state.written.get(j) {
+                    run.state.written[i] = written.clone();
+                }
+                for ((pi, fp), saved) in &prev.persisted {
+                    if *pi == j {
+                        run.persisted.insert((i, *fp), saved.clone());
+                    }
+                }
+                for ((pi, fp), at) in &prev.last_sent {
+                    if *pi == j {
+                        run.last_sent.insert((i, *fp), *at);
+                    }
+                }
+            }
+            drop(run);
+            drop(prev);
+            self.recount(runner);
+        }
+        carried
     }
 
     /// Evaluates group `index` at `now` (Unix milliseconds): the rules, then persistence, the

@@ -30,6 +30,10 @@ pub struct LocalSource {
     known: HashMap<(Arc<str>, Box<str>), Known>,
     read: u64,
     up: Labels,
+    filter: Option<super::filter::FilterHandle>,
+    /// The filter of the last read: when a reload changes it, series it dropped are looked at
+    /// again.
+    last_filter: Option<Arc<super::filter::SeriesFilter>>,
 }
 
 /// Parses a registry's rendered label block (`engine="a",venue="b\"x"`) into pairs.
@@ -71,7 +75,15 @@ impl LocalSource {
             instance: instance.to_owned(),
             known: HashMap::new(),
             read: 0,
+            filter: None,
+            last_filter: None,
         }
+    }
+
+    /// Keeps only the series `filter` keeps (what rules can read).
+    pub fn with_filter(mut self, filter: super::filter::FilterHandle) -> LocalSource {
+        self.filter = Some(filter);
+        self
     }
 
     fn store_labels(&self, name: &str, block: &str, extra: Option<(&str, &str)>) -> Labels {
@@ -102,6 +114,19 @@ impl LocalSource {
         let mut changed = HashSet::new();
         let _ = store.append(&self.up, now, 1.0);
         let mut counts = Vec::new();
+        let filter = self
+            .filter
+            .as_ref()
+            .map(|f| f.read().expect("filter lock").clone());
+        let same = match (&filter, &self.last_filter) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.known.retain(|_, k| !k.labels.is_empty());
+            self.last_filter.clone_from(&filter);
+        }
         for registry in self.registries.clone() {
             for family in registry.families() {
                 let name: Arc<str> = family.name().into();
@@ -150,6 +175,11 @@ impl LocalSource {
                                     v
                                 }
                             };
+                            // A series no rule can read is remembered with no labels: skipped.
+                            let kept = filter
+                                .as_ref()
+                                .is_none_or(|f| labels.iter().any(|l| f.keeps(l)));
+                            let labels = if kept { labels } else { Vec::new() };
                             self.known.entry(key).or_insert(Known {
                                 labels,
                                 bits: Vec::new(),
@@ -158,6 +188,9 @@ impl LocalSource {
                         }
                     };
                     known.seen = read;
+                    if known.labels.is_empty() {
+                        return;
+                    }
                     if !full && known.bits == bits {
                         return;
                     }

@@ -12,6 +12,10 @@ use crate::config::ScrapeConfig;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
+/// Called after a scrape that a target's change (its long poll) triggered, so the rules that
+/// read it can evaluate at once.
+pub type OnChange = Arc<dyn Fn() + Send + Sync>;
+
 /// The running scrape loops of every configured target.
 #[derive(Debug)]
 pub struct Scraper {
@@ -27,23 +31,49 @@ impl Scraper {
         store: Arc<Store>,
         telemetry: Option<Arc<Telemetry>>,
     ) -> Result<Scraper, ScrapeError> {
+        Scraper::start_with(config, store, telemetry, None, None)
+    }
+
+    /// [`Scraper::start`], calling `on_change` after each scrape a target's change triggered
+    /// and keeping only the series `filter` keeps.
+    pub fn start_with(
+        config: &ScrapeConfig,
+        store: Arc<Store>,
+        telemetry: Option<Arc<Telemetry>>,
+        on_change: Option<OnChange>,
+        filter: Option<super::filter::FilterHandle>,
+    ) -> Result<Scraper, ScrapeError> {
         let mut targets = Vec::with_capacity(config.targets.len());
         for t in &config.targets {
-            let target = Target::new(t, config)?;
+            let mut target = Target::new(t, config)?;
+            if let Some(f) = &filter {
+                target = target.with_filter(f.clone());
+            }
             targets.push(match &telemetry {
                 Some(telemetry) => target.with_telemetry(telemetry.clone()),
                 None => target,
             });
         }
-        Ok(Scraper::spawn(targets, store))
+        Ok(Scraper::spawn_with(targets, store, on_change))
     }
 
     /// Starts one loop per already built target.
     pub fn spawn(targets: Vec<Target>, store: Arc<Store>) -> Scraper {
+        Scraper::spawn_with(targets, store, None)
+    }
+
+    fn spawn_with(targets: Vec<Target>, store: Arc<Store>, on_change: Option<OnChange>) -> Scraper {
         let (stop, stopped) = watch::channel(false);
         let tasks = targets
             .into_iter()
-            .map(|target| tokio::spawn(run(target, store.clone(), stopped.clone())))
+            .map(|target| {
+                tokio::spawn(run(
+                    Arc::new(target),
+                    store.clone(),
+                    stopped.clone(),
+                    on_change.clone(),
+                ))
+            })
             .collect();
         Scraper { stop, tasks }
     }
@@ -73,7 +103,52 @@ pub fn first_scrape_delay(labels_hash: u64, interval: Duration, now: Duration) -
     Duration::from_nanos(offset as u64)
 }
 
-async fn run(target: Target, store: Arc<Store>, mut stopped: watch::Receiver<bool>) {
+/// Holds a tradewatch exporter's long poll open and signals `changed` each time its change
+/// counter moves, while the target's scrapes say it offers one ([`super::target::CHANGES_HEADER`]).
+async fn follow_changes(target: Arc<Target>, changed: Arc<tokio::sync::Notify>) {
+    // The first answer may report changes from before this process: one scrape too many.
+    let mut seq = 0;
+    loop {
+        if !target.has_changes() {
+            tokio::time::sleep(target.interval().max(Duration::from_millis(100))).await;
+            continue;
+        }
+        match target.wait_for_change(seq).await {
+            Ok(Some(now)) => {
+                if now > seq {
+                    changed.notify_one();
+                }
+                seq = now;
+            }
+            // Offered, then not: an older exporter behind the same address; look again later.
+            Ok(None) | Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
+async fn run(
+    target: Arc<Target>,
+    store: Arc<Store>,
+    mut stopped: watch::Receiver<bool>,
+    on_change: Option<OnChange>,
+) {
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let follower = on_change
+        .is_some()
+        .then(|| tokio::spawn(follow_changes(target.clone(), changed.clone())));
+    run_loop(&target, &store, &mut stopped, &changed, on_change.as_ref()).await;
+    if let Some(f) = follower {
+        f.abort();
+    }
+}
+
+async fn run_loop(
+    target: &Target,
+    store: &Store,
+    stopped: &mut watch::Receiver<bool>,
+    changed: &tokio::sync::Notify,
+    on_change: Option<&OnChange>,
+) {
     let interval = target.interval();
     let delay = first_scrape_delay(target.labels().hash64(), interval, now_since_epoch());
     let mut ticker = tokio::time::interval_at(
@@ -82,14 +157,18 @@ async fn run(target: Target, store: Arc<Store>, mut stopped: watch::Receiver<boo
     );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        tokio::select! {
+        let triggered = tokio::select! {
             _ = stopped.changed() => return,
-            _ = ticker.tick() => {}
-        }
+            _ = ticker.tick() => false,
+            _ = changed.notified() => true,
+        };
         let now_ms = now_since_epoch().as_millis() as i64;
         tokio::select! {
             _ = stopped.changed() => return,
-            _ = scrape_once(&target, &store, now_ms) => {}
+            _ = scrape_once(target, store, now_ms) => {}
+        }
+        if let (true, Some(on_change)) = (triggered, on_change) {
+            on_change();
         }
     }
 }

@@ -79,6 +79,9 @@ impl ScrapeError {
     }
 }
 
+/// The response header of a tradewatch exporter's `/metrics` that names its change long poll.
+pub const CHANGES_HEADER: &str = "x-tradewatch-changes";
+
 /// A configured target ready to scrape, with the series its previous scrape saw.
 pub struct Target {
     url: reqwest::Url,
@@ -91,6 +94,9 @@ pub struct Target {
     body_limit: usize,
     client: reqwest::Client,
     telemetry: Option<Arc<Telemetry>>,
+    filter: Option<super::filter::FilterHandle>,
+    /// Its last successful scrape carried [`CHANGES_HEADER`].
+    has_changes: std::sync::atomic::AtomicBool,
     previous: Mutex<HashSet<Labels>>,
     cache: Mutex<LabelsCache>,
 }
@@ -142,6 +148,8 @@ impl Target {
             body_limit: DEFAULT_BODY_LIMIT,
             client,
             telemetry: None,
+            filter: None,
+            has_changes: std::sync::atomic::AtomicBool::new(false),
             previous: Mutex::new(HashSet::new()),
             cache: Mutex::new(LabelsCache::default()),
         })
@@ -150,6 +158,13 @@ impl Target {
     /// Sets the largest (uncompressed) body accepted.
     pub fn with_body_limit(mut self, bytes: usize) -> Target {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Keeps only the series `filter` keeps (what rules can read); `up` and the `scrape_*`
+    /// series are always kept.
+    pub fn with_filter(mut self, filter: super::filter::FilterHandle) -> Target {
+        self.filter = Some(filter);
         self
     }
 
@@ -172,6 +187,38 @@ impl Target {
     /// Time between scrapes.
     pub fn interval(&self) -> Duration {
         self.interval
+    }
+
+    /// Whether the target's last scrape said it offers the change long poll.
+    pub fn has_changes(&self) -> bool {
+        self.has_changes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits for a tradewatch exporter's change counter to pass `after` (its long poll
+    /// `GET /api/v1/changes`, beside the metrics path): `Ok(Some(seq))` when it did (or at the
+    /// poll's timeout, with the current value), `Ok(None)` when the target does not offer it
+    /// (not a tradewatch exporter), `Err` on a transport failure.
+    pub async fn wait_for_change(&self, after: u64) -> Result<Option<u64>, ScrapeError> {
+        let mut url = self.url.clone();
+        url.set_path("/api/v1/changes");
+        url.set_query(Some(&format!("after={after}&timeout=5s")));
+        let mut request = self.client.get(url).timeout(Duration::from_secs(10));
+        if let Some(path) = &self.bearer_token_file {
+            let token = std::fs::read_to_string(path).map_err(|source| ScrapeError::TokenFile {
+                path: path.clone(),
+                source,
+            })?;
+            request = request.bearer_auth(token.trim());
+        }
+        let response = request.send().await.map_err(ScrapeError::Request)?;
+        if !response.status().is_success() {
+            return Ok(None);
+        }
+        let bytes = response.bytes().await.map_err(ScrapeError::Request)?;
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return Ok(None);
+        };
+        Ok(body["seq"].as_u64())
     }
 
     /// GETs the body, decompressed and within the limit, and its format.
@@ -199,6 +246,10 @@ impl Target {
         if response.status() != reqwest::StatusCode::OK {
             return Err(ScrapeError::Status(response.status()));
         }
+        self.has_changes.store(
+            response.headers().contains_key(CHANGES_HEADER),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -435,7 +486,14 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
     match scraped {
         Ok(samples) => {
             report.samples = samples.len();
+            let filter = target
+                .filter
+                .as_ref()
+                .map(|f| f.read().expect("filter lock").clone());
             for s in samples {
+                if filter.as_ref().is_some_and(|f| !f.keeps(&s.labels)) {
+                    continue;
+                }
                 if store.append(&s.labels, s.t.unwrap_or(now_ms), s.v).is_err() {
                     report.refused += 1;
                 }

@@ -66,7 +66,7 @@ impl<'a> Check<'a> {
         self.within(field, |c| c.key_error(message));
     }
 
-    /// Whether a problem was recorded at `location` already (a bad duration set aside).
+    /// Records a problem, its message prefixed with the path (`route.routes[0].receiver: …`).
     fn push(&mut self, location: Option<Location>, message: String) {
         let mut path = String::new();
         for seg in &self.path {

@@ -78,21 +78,21 @@ pub(crate) struct RawGlobal {
     pub smtp_auth_identity: Option<String>,
     pub smtp_require_tls: Option<bool>,
     pub smtp_tls_config: Option<RawTlsConfig>,
-    // Settings of receivers tradewatch does not have: accepted, unused.
-    pub slack_api_url: Option<IgnoredAny>,
+    // Settings of receivers tradewatch does not have: accepted (URLs checked), unused.
+    pub slack_api_url: Option<String>,
     pub slack_api_url_file: Option<IgnoredAny>,
-    pub pagerduty_url: Option<IgnoredAny>,
-    pub opsgenie_api_url: Option<IgnoredAny>,
+    pub pagerduty_url: Option<String>,
+    pub opsgenie_api_url: Option<String>,
     pub opsgenie_api_key: Option<IgnoredAny>,
     pub opsgenie_api_key_file: Option<IgnoredAny>,
-    pub wechat_api_url: Option<IgnoredAny>,
+    pub wechat_api_url: Option<String>,
     pub wechat_api_secret: Option<IgnoredAny>,
     pub wechat_api_corp_id: Option<IgnoredAny>,
-    pub victorops_api_url: Option<IgnoredAny>,
+    pub victorops_api_url: Option<String>,
     pub victorops_api_key: Option<IgnoredAny>,
     pub victorops_api_key_file: Option<IgnoredAny>,
-    pub telegram_api_url: Option<IgnoredAny>,
-    pub webex_api_url: Option<IgnoredAny>,
+    pub telegram_api_url: Option<String>,
+    pub webex_api_url: Option<String>,
 }
 
 /// A node of the `route` tree.

@@ -6,12 +6,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::{Attempt, Deliver, IntegrationKind, IntegrationRef, Item};
+use crate::notify::email::Email;
 use crate::notify::webhook::Webhook;
 
 /// Every configured integration, ready to send.
 #[derive(Debug, Default)]
 pub struct Channels {
     webhooks: HashMap<IntegrationRef, Webhook>,
+    emails: HashMap<IntegrationRef, Email>,
 }
 
 impl Channels {
@@ -24,6 +26,11 @@ impl Channels {
     pub fn add_webhook(&mut self, at: IntegrationRef, webhook: Webhook) {
         self.webhooks.insert(at, webhook);
     }
+
+    /// Adds (or replaces) the email integration `at`.
+    pub fn add_email(&mut self, at: IntegrationRef, email: Email) {
+        self.emails.insert(at, email);
+    }
 }
 
 impl Deliver for Channels {
@@ -31,11 +38,12 @@ impl Deliver for Channels {
     /// changed) is a permanent failure, so the item goes to the fallback receiver.
     async fn deliver(&self, item: &Item, now: DateTime<Utc>) -> Attempt {
         let found = match item.target.kind {
-            IntegrationKind::Webhook => self.webhooks.get(&item.target),
-            IntegrationKind::Email => None,
+            IntegrationKind::Webhook => self.webhooks.get(&item.target).map(Channel::Webhook),
+            IntegrationKind::Email => self.emails.get(&item.target).map(Channel::Email),
         };
         match found {
-            Some(webhook) => webhook.deliver(item, now).await,
+            Some(Channel::Webhook(webhook)) => webhook.deliver(item, now).await,
+            Some(Channel::Email(email)) => email.deliver(item, now).await,
             None => Attempt::Failed {
                 error: format!(
                     "receiver {} has no integration {}",
@@ -47,4 +55,9 @@ impl Deliver for Channels {
             },
         }
     }
+}
+
+enum Channel<'a> {
+    Webhook(&'a Webhook),
+    Email(&'a Email),
 }
