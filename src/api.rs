@@ -1,6 +1,7 @@
 //! HTTP endpoints (DESIGN §5): one router per process; each route declares the token it needs
 //! and one middleware enforces it.
 
+pub mod alertmanager;
 pub mod exporter;
 pub mod health;
 pub mod operations;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub max_body_bytes: u64,
     /// The sidecar's rules, store and engine, when this process is a sidecar.
     pub sidecar: Option<sidecar::SidecarApi>,
+    /// The notifier's Alertmanager API, when this process runs the notifier.
+    pub notifier: Option<alertmanager::AlertmanagerApi>,
     /// Where `POST /-/reload` asks the running role to reload; the reply says how it went.
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
@@ -82,6 +85,7 @@ impl AppState {
             health,
             max_body_bytes: config.exporter.limits.max_body_bytes,
             sidecar: None,
+            notifier: None,
             reload: None,
         })
     }
@@ -101,6 +105,7 @@ impl AppState {
             health: health::Health::default(),
             max_body_bytes: config.exporter.limits.max_body_bytes,
             sidecar: None,
+            notifier: None,
             reload: None,
         }
     }
@@ -178,6 +183,47 @@ pub fn router(state: Shared) -> Router {
                 route(&state, Scope::Admin, axum::routing::post(operations::retry)),
             )
             .route("/api/v1/alert-log", read(get(operations::alert_log)));
+    }
+    if state.notifier.is_some() {
+        use alertmanager as am;
+        use axum::routing::{delete, get, post};
+        router = router
+            .route(
+                "/api/v2/alerts",
+                route(&state, Scope::Read, get(am::get_alerts)).merge(route(
+                    &state,
+                    Scope::Ingest,
+                    post(am::post_alerts),
+                )),
+            )
+            .route(
+                "/api/v2/alerts/groups",
+                route(&state, Scope::Read, get(am::get_groups)),
+            )
+            .route(
+                "/api/v2/silences",
+                route(&state, Scope::Read, get(am::get_silences)).merge(route(
+                    &state,
+                    Scope::Admin,
+                    post(am::post_silences),
+                )),
+            )
+            .route(
+                "/api/v2/silence/{id}",
+                route(&state, Scope::Read, get(am::get_silence)).merge(route(
+                    &state,
+                    Scope::Admin,
+                    delete(am::delete_silence),
+                )),
+            )
+            .route(
+                "/api/v2/status",
+                route(&state, Scope::Read, get(am::status_handler)),
+            )
+            .route(
+                "/api/v2/receivers",
+                route(&state, Scope::Read, get(am::receivers)),
+            );
     }
     router.fallback(not_found).with_state(state)
 }

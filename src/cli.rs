@@ -90,6 +90,10 @@ pub enum Command {
     /// Look at alerts of a running sidecar (or `run`).
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Silence alerts of a running notifier (sidecar or `run`) through its Alertmanager API;
+    /// changes need the admin token.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// Look at and retry the notifier's outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -161,6 +165,65 @@ pub enum OutboxCommand {
         /// Item ids, from `outbox list`.
         #[arg(required = true)]
         ids: Vec<i64>,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+}
+
+/// `silence` commands.
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence the alerts matching every MATCHER (amtool's syntax: `desk=fx`,
+    /// `alertname=~"Slow.*"`, `{a="b",c!="d"}`; a first argument that is not a matcher is the
+    /// alert name); prints the new silence's id.
+    ///
+    /// Example: tradewatch silence add --duration 2h --comment 'venue maintenance' venue=xnas
+    Add {
+        /// How long, from now (`1h`, `30m`).
+        #[arg(long, conflicts_with = "end")]
+        duration: Option<PromDuration>,
+        /// When it ends instead: an RFC 3339 time.
+        #[arg(long)]
+        end: Option<String>,
+        /// Who silences (default: $USER).
+        #[arg(long)]
+        author: Option<String>,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+        /// The matchers.
+        #[arg(required = true, value_name = "MATCHER")]
+        matchers: Vec<String>,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+    /// A table of the active and pending silences (or the expired ones) whose matchers include
+    /// every MATCHER given.
+    ///
+    /// Example: tradewatch silence list venue=xnas
+    List {
+        /// Show the expired silences instead.
+        #[arg(long)]
+        expired: bool,
+        /// Print only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Matchers the silences must have.
+        #[arg(value_name = "MATCHER")]
+        matchers: Vec<String>,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
+    /// Expire silences now.
+    ///
+    /// Example: tradewatch silence expire 3f1c…
+    Expire {
+        /// The silences' ids.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
         /// Where to connect.
         #[command(flatten)]
         connection: crate::client::Connection,

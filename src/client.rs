@@ -1,4 +1,4 @@
-//! The client commands: `query`, `alerts status`, `health`. Each talks HTTP to a running process
+//! The client commands: `query`, `alerts status`, `health`, `silence`. Each talks HTTP to a running process
 //! (DESIGN §0: `--url`, default `http://127.0.0.1:9470` or `TRADEWATCH_URL`; `--token-file` or
 //! `TRADEWATCH_TOKEN`) and says what to do next when it cannot.
 
@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub mod silence;
 
 /// Where a client command connects.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,7 +37,7 @@ pub enum ClientError {
     },
     /// The token was refused or missing.
     #[error(
-        "{url} asks for a token: pass --token-file FILE or set TRADEWATCH_TOKEN (the read token, or the admin token)"
+        "{url} asks for a token: pass --token-file FILE or set TRADEWATCH_TOKEN (the read token to read; the admin token to change silences or acks)"
     )]
     Unauthorized {
         /// The URL.
@@ -73,14 +75,29 @@ impl Connection {
 
     /// `GET {url}{path}` as JSON; `allow` lists non-2xx statuses whose JSON body is wanted too.
     pub async fn get(&self, path: &str, allow: &[u16]) -> Result<(u16, Value), ClientError> {
+        self.call(reqwest::Method::GET, path, None, allow).await
+    }
+
+    /// `METHOD {url}{path}` with an optional JSON body; the reply as JSON (`null` when empty);
+    /// `allow` lists non-2xx statuses whose body is wanted too.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        allow: &[u16],
+    ) -> Result<(u16, Value), ClientError> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("a client builds");
-        let mut request = client.get(&url);
+        let mut request = self
+            .client(Some(Duration::from_secs(30)))
+            .request(method, &url);
         if let Some(token) = self.token()? {
             request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
         }
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.url.clone(),
@@ -108,8 +125,19 @@ impl Connection {
                 ),
             });
         }
+        if status == 404 && path.starts_with("/api/v2/") && body["error"].is_string() {
+            return Err(ClientError::Refused {
+                message: format!(
+                    "{url}: not found; does this process run the notifier (notifier.config_file)? A separate sidecar listens on :9471"
+                ),
+            });
+        }
+        // tradewatch's errors are {"error"}; Alertmanager's API answers a JSON string or
+        // {"code", "message"}.
         let message = body["error"]
             .as_str()
+            .or(body.as_str())
+            .or(body["message"].as_str())
             .map(str::to_owned)
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
         Err(ClientError::Refused {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tradewatch::cli::{
     AlertsCommand, CheckCommand, Cli, Command, DemoArgs, ExpositionFormat, JournalCommand, Lint,
-    LogFormat, NotifyCommand, OutboxCommand, RoutesCommand, RulesCommand, RunArgs,
+    LogFormat, NotifyCommand, OutboxCommand, RoutesCommand, RulesCommand, RunArgs, SilenceCommand,
 };
 use tradewatch::config::Config;
 
@@ -106,6 +106,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Silence(command) => silence(command),
         Command::Alerts(AlertsCommand::Tail {
             since,
             json,
@@ -237,6 +238,44 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn silence(command: SilenceCommand) -> anyhow::Result<ExitCode> {
+    use tradewatch::client::silence;
+    let runtime = tokio::runtime::Runtime::new()?;
+    match command {
+        SilenceCommand::Add {
+            duration,
+            end,
+            author,
+            comment,
+            matchers,
+            connection,
+        } => {
+            let new = silence::NewSilence::new(
+                matchers,
+                duration.map(Into::into),
+                end.as_deref(),
+                author,
+                comment,
+                chrono::Utc::now(),
+            )?;
+            println!("{}", runtime.block_on(silence::add(&connection, &new))?);
+        }
+        SilenceCommand::List {
+            expired,
+            quiet,
+            matchers,
+            connection,
+        } => print!(
+            "{}",
+            runtime.block_on(silence::list(&connection, &matchers, expired, quiet))?
+        ),
+        SilenceCommand::Expire { ids, connection } => {
+            runtime.block_on(silence::expire(&connection, &ids))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {

@@ -368,6 +368,8 @@ impl Sidecar {
             notifier: parts.notifier.clone(),
             log: parts.log.clone(),
         });
+        state.notifier =
+            (parts.notifier.clone()).map(|n| api::alertmanager::AlertmanagerApi::new(n, config));
         Ok(Sidecar {
             addr,
             listener,
@@ -478,6 +480,8 @@ impl Run {
             notifier: sidecar.notifier.clone(),
             log: sidecar.log.clone(),
         });
+        state.notifier =
+            (sidecar.notifier.clone()).map(|n| api::alertmanager::AlertmanagerApi::new(n, config));
         exporter.collectors.start();
         Ok(Run {
             addr,
