@@ -603,6 +603,18 @@ async fn prometheus_and_tradewatch_fire_the_same_alerts_and_notify() {
         );
     }
 
+    // Prometheus sees tradewatch's own record of the deliveries at its next scrapes.
+    let started = Instant::now();
+    for q in [
+        r#"tradewatch_notifications_total{receiver="trader-email",outcome="delivered"} > 0"#,
+        r#"tradewatch_notifications_total{receiver="desk-webhook",outcome="delivered"} > 0"#,
+    ] {
+        while query(q).await.is_empty() {
+            assert!(started.elapsed() < DEADLINE, "{q}: nothing\n{}", logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     // Recovery: the loss shrinks, the breaker closes, gamma beats again.
     let recovery_at = Instant::now();
     post(vec![
