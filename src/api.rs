@@ -1,6 +1,7 @@
 //! HTTP endpoints (DESIGN §5): one router per process; each route declares the token it needs
 //! and one middleware enforces it.
 
+pub mod ack;
 pub mod exporter;
 pub mod health;
 pub mod operations;
@@ -177,7 +178,16 @@ pub fn router(state: Shared) -> Router {
                 "/api/v1/outbox/{id}/retry",
                 route(&state, Scope::Admin, axum::routing::post(operations::retry)),
             )
-            .route("/api/v1/alert-log", read(get(operations::alert_log)));
+            .route("/api/v1/alert-log", read(get(operations::alert_log)))
+            .route(
+                "/api/v1/alerts/{fingerprint}/ack",
+                route(&state, Scope::Admin, axum::routing::post(ack::ack_alert)),
+            )
+            .route(
+                "/api/v1/groups/ack",
+                route(&state, Scope::Admin, axum::routing::post(ack::ack_group)),
+            )
+            .route("/api/v1/acks", read(get(ack::list)));
     }
     router.fallback(not_found).with_state(state)
 }

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ack::{Ack, AckError, Acks};
 use super::config::{AlertmanagerConfig, IntegrationKey};
 use super::inhibit::Inhibitor;
 use super::matcher::label_set_string;
@@ -210,6 +211,9 @@ pub struct DispatcherState {
     pub groups: Vec<GroupState>,
     /// The notification log.
     pub nflog: Vec<NflogEntry>,
+    /// The acknowledgements in force.
+    #[serde(default)]
+    pub acks: Vec<Ack>,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +250,7 @@ pub struct Dispatcher {
     nflog: BTreeMap<NflogKey, NflogEntry>,
     silences: Silences,
     nflog_retention: Duration,
+    acks: Acks,
 }
 
 fn to_chrono(d: std::time::Duration) -> Duration {
@@ -299,6 +304,7 @@ impl Dispatcher {
             nflog: BTreeMap::new(),
             silences: Silences::new(),
             nflog_retention: DEFAULT_NFLOG_RETENTION,
+            acks: Acks::default(),
         }
     }
 
@@ -411,6 +417,7 @@ impl Dispatcher {
         }
         // Alertmanager's store drops resolved alerts at its garbage collection.
         self.alerts.retain(|_, a| !a.resolved_at(now));
+        self.acks.retain_current(&self.alerts, now);
         out
     }
 
@@ -484,6 +491,12 @@ impl Dispatcher {
         let resolved_raw: BTreeSet<u64> = resolved.iter().map(|f| f.0).collect();
         let receiver = self.config.receiver(&opts.receiver)?;
         let repeat = to_chrono(opts.repeat_interval);
+        // Acknowledged: the repeat_interval re-notification waits for a change.
+        let acked = !firing.is_empty()
+            && alerts
+                .iter()
+                .filter(|a| !a.resolved_at(now))
+                .all(|a| self.acks.covers(a));
         let mut deliveries = Vec::new();
         for (integration, send_resolved) in receiver.integrations() {
             let log_key = (group.key.clone(), opts.receiver.clone(), integration);
@@ -494,6 +507,7 @@ impl Dispatcher {
                 &resolved_raw,
                 send_resolved,
                 repeat,
+                acked,
                 now,
             ) {
                 continue;
@@ -535,6 +549,55 @@ impl Dispatcher {
             firing,
             resolved,
         })
+    }
+
+    /// Acknowledges the firing alert `fp` at `now`.
+    pub fn acknowledge(
+        &mut self,
+        fp: Fingerprint,
+        author: &str,
+        comment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Ack, AckError> {
+        let alert = self
+            .alerts
+            .get(&fp)
+            .filter(|a| !a.resolved_at(now))
+            .ok_or_else(|| AckError::UnknownAlert(fp.to_string()))?;
+        let ack = Ack::of(alert, None, author, comment, now)?;
+        self.acks.insert(ack.clone());
+        Ok(ack)
+    }
+
+    /// Acknowledges every alert firing at `now` in the groups with key `group_key` (routes
+    /// that share a key share the ack).
+    pub fn acknowledge_group(
+        &mut self,
+        group_key: &str,
+        author: &str,
+        comment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ack>, AckError> {
+        let mut acks: BTreeMap<Fingerprint, Ack> = BTreeMap::new();
+        for group in self.groups.values().filter(|g| g.key == group_key) {
+            for (fp, alert) in &group.alerts {
+                if !alert.resolved_at(now) {
+                    acks.insert(*fp, Ack::of(alert, Some(group_key), author, comment, now)?);
+                }
+            }
+        }
+        if acks.is_empty() {
+            return Err(AckError::UnknownGroup(group_key.to_owned()));
+        }
+        for ack in acks.values() {
+            self.acks.insert(ack.clone());
+        }
+        Ok(acks.into_values().collect())
+    }
+
+    /// The acknowledgements in force.
+    pub fn acks(&self) -> &Acks {
+        &self.acks
     }
 
     /// Every alert the dispatcher holds.
@@ -600,6 +663,7 @@ impl Dispatcher {
                 })
                 .collect(),
             nflog: self.nflog.values().cloned().collect(),
+            acks: self.acks.iter().cloned().collect(),
         }
     }
 
@@ -657,6 +721,10 @@ impl Dispatcher {
         for alert in orphans {
             d.insert(alert, now);
         }
+        for ack in state.acks {
+            d.acks.insert(ack);
+        }
+        d.acks.retain_current(&d.alerts, now);
         d
     }
 
@@ -680,6 +748,7 @@ fn needs_update(
     resolved: &BTreeSet<u64>,
     send_resolved: bool,
     repeat: Duration,
+    acked: bool,
     now: DateTime<Utc>,
 ) -> bool {
     let Some(entry) = entry else {
@@ -694,7 +763,7 @@ fn needs_update(
     if send_resolved && !resolved.is_subset(&entry.resolved) {
         return true;
     }
-    entry.timestamp < now - repeat
+    !acked && entry.timestamp < now - repeat
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::ack::{Ack, AckError};
 use super::config::{
     AlertmanagerConfig, EmailConfig, IntegrationKey, IntegrationKind as ConfigKind,
 };
@@ -248,6 +249,10 @@ CREATE TABLE IF NOT EXISTS notifier_nflog (
 CREATE TABLE IF NOT EXISTS notifier_silences (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifier_acks (
+    fingerprint TEXT PRIMARY KEY,
+    ack TEXT NOT NULL
 );
 ";
 
@@ -494,6 +499,7 @@ impl Notifier {
             "DELETE FROM notifier_nflog WHERE json_extract(entry, '$.expires_at') < ?1",
             params![now.to_rfc3339()],
         )?;
+        forget_ended_acks(&tx, snapshot)?;
         tx.commit()?;
         Ok(Ok(events))
     }
@@ -673,9 +679,118 @@ fn load_state(conn: &Connection) -> Result<Loaded, rusqlite::Error> {
             alerts: alerts.into_values().collect(),
             groups,
             nflog,
+            acks: load_acks(conn)?,
         },
         silences,
     )))
+}
+
+// Acknowledgement (DESIGN §3): rows written by the request, dropped with the flush after the
+// alert's episode ended.
+
+fn load_acks(conn: &Connection) -> Result<Vec<Ack>, rusqlite::Error> {
+    let mut stmt = conn.prepare("SELECT ack FROM notifier_acks")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut acks = Vec::new();
+    for row in rows {
+        // An unreadable row is an ack lost, not a reason to refuse to start.
+        match serde_json::from_str::<Ack>(&row?) {
+            Ok(ack) => acks.push(ack),
+            Err(e) => tracing::warn!(error = %e, "Ignoring an unreadable acknowledgement."),
+        }
+    }
+    Ok(acks)
+}
+
+fn forget_ended_acks(
+    tx: &rusqlite::Transaction<'_>,
+    snapshot: &DispatcherState,
+) -> Result<(), rusqlite::Error> {
+    let live: HashSet<&str> = snapshot
+        .acks
+        .iter()
+        .map(|a| a.fingerprint.as_str())
+        .collect();
+    let stored: Vec<String> = {
+        let mut stmt = tx.prepare_cached("SELECT fingerprint FROM notifier_acks")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for fp in stored.iter().filter(|fp| !live.contains(fp.as_str())) {
+        tx.execute(
+            "DELETE FROM notifier_acks WHERE fingerprint = ?1",
+            params![fp],
+        )?;
+    }
+    Ok(())
+}
+
+impl Notifier {
+    /// Acknowledges the firing alert `fp` (or, with `group_key`, every alert firing in that
+    /// group) at `now`, and writes the acks to `state.db` before answering.
+    pub fn acknowledge(
+        &self,
+        target: AckTarget,
+        author: &str,
+        comment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ack>, AckFailure> {
+        let acks = {
+            let mut d = self.dispatcher.lock().expect("dispatcher lock");
+            match &target {
+                AckTarget::Alert(fp) => d.acknowledge(*fp, author, comment, now).map(|a| vec![a]),
+                AckTarget::Group(key) => d.acknowledge_group(key, author, comment, now),
+            }
+        }?;
+        let mut conn = self.db.lock().expect("db lock");
+        let mut write = || -> Result<(), rusqlite::Error> {
+            let tx = conn.transaction()?;
+            for ack in &acks {
+                tx.execute(
+                    "INSERT OR REPLACE INTO notifier_acks (fingerprint, ack) VALUES (?1, ?2)",
+                    params![
+                        ack.fingerprint,
+                        serde_json::to_string(ack).expect("ack serializes")
+                    ],
+                )?;
+            }
+            tx.commit()
+        };
+        write().map_err(|source| {
+            AckFailure::Store(NotifierError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+        })?;
+        self.tick.notify_one();
+        Ok(acks)
+    }
+
+    /// The acknowledgements in force, by fingerprint.
+    pub fn acks(&self) -> Vec<Ack> {
+        let d = self.dispatcher.lock().expect("dispatcher lock");
+        d.acks().iter().cloned().collect()
+    }
+}
+
+/// What an acknowledgement is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckTarget {
+    /// One alert, by fingerprint.
+    Alert(crate::alerts::Fingerprint),
+    /// Every alert firing in a group, by group key.
+    Group(String),
+}
+
+/// Why an acknowledgement failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AckFailure {
+    /// Refused: unknown alert or group, or bad input.
+    #[error(transparent)]
+    Refused(#[from] AckError),
+    /// It could not be stored.
+    #[error(transparent)]
+    Store(NotifierError),
 }
 
 /// The notifier's running tasks.
