@@ -18,6 +18,7 @@ pub mod ack;
 pub mod config;
 pub mod dispatch;
 pub mod email;
+pub mod escalate;
 pub mod inhibit;
 pub mod matcher;
 pub mod outbox;

@@ -19,6 +19,7 @@ use tradewatch::notify::Alert;
 use tradewatch::notify::ack::AckError;
 use tradewatch::notify::config::AlertmanagerConfig;
 use tradewatch::notify::dispatch::{Dispatcher, Flush};
+use tradewatch::notify::escalate;
 use tradewatch::notify::silence::Silences;
 
 const CONFIG: &str = r#"
@@ -160,7 +161,7 @@ fn the_ack_ends_when_the_alert_resolves_and_a_new_firing_notifies() {
     );
 
     // Firing again: a new episode, notified, and repeated at repeat_interval.
-    d.insert(loss("a", 2000, 2600, 2000), t(2000));
+    d.insert(loss("a", 2000, 3000, 2000), t(2000));
     assert_eq!(summary(&d.due(t(2030))), [["a:firing"]]);
     assert_eq!(
         ticks(&mut d, &[("a", 2000)], 2330, 2030 + 3600 + 300),
@@ -202,6 +203,108 @@ fn a_group_ack_covers_the_alerts_firing_in_it_and_survives_a_restart() {
     let mut d = restored(&d, t(100));
     assert_eq!(d.acks().len(), 2);
     assert!(ticks(&mut d, &[("a", 0), ("b", 0)], 330, 3 * 3600).is_empty());
+}
+
+const ESCALATING: &str = r#"
+route:
+  receiver: ops
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 1h
+receivers:
+  - name: ops
+    webhook_configs: [{url: 'http://127.0.0.1:9/hook'}]
+  - name: phone
+    webhook_configs: [{url: 'http://127.0.0.1:9/phone'}]
+"#;
+
+fn escalating() -> Dispatcher {
+    let am = AlertmanagerConfig::parse(ESCALATING, "esc.yml").unwrap();
+    let notifier: tradewatch::config::notifier::NotifierConfig = yaml_serde::from_str(
+        "escalations: [{matchers: ['instance=~\"a|b\"'], after: 10m, receiver: phone}]",
+    )
+    .unwrap();
+    let rules = escalate::rules(&notifier.escalations, &am).unwrap();
+    let mut d = Dispatcher::new(am);
+    d.set_escalations(rules);
+    d
+}
+
+#[test]
+fn an_unacknowledged_alert_escalates_once_per_episode() {
+    let mut d = escalating();
+    d.insert(loss("a", 0, 900, 0), t(0));
+    d.insert(loss("b", 0, 900, 0), t(0));
+    d.insert(loss("c", 0, 900, 0), t(0));
+    d.due(t(30));
+    d.acknowledge(loss("b", 0, 0, 0).fingerprint(), "ann", "", t(300))
+        .unwrap();
+    assert_eq!(d.next_deadline(), Some(t(330)));
+    d.due(t(330));
+    assert_eq!(d.next_deadline(), Some(t(600)));
+    let due = d.due(t(600));
+    let escalated: Vec<(&str, &str)> = due
+        .iter()
+        .map(|f| {
+            (
+                f.notification.receiver.as_str(),
+                f.notification.group_key.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        escalated,
+        [("phone", "escalation:{alertname=\"Loss\", instance=\"a\"}")]
+    );
+    assert_eq!(due[0].deliveries.len(), 1);
+    // Once per episode, across a restart too.
+    let mut d = Dispatcher::restore(
+        AlertmanagerConfig::parse(ESCALATING, "esc.yml").unwrap(),
+        d.snapshot(),
+        Silences::new(),
+        t(601),
+    );
+    d.set_escalations(escalating_rules());
+    for tick in [630, 930, 1230] {
+        d.insert(loss("a", 0, tick + 600, tick - 1), t(tick - 1));
+        assert!(
+            d.due(t(tick))
+                .iter()
+                .all(|f| f.notification.receiver == "ops")
+        );
+    }
+    // Resolved, then firing again: a new episode escalates again.
+    d.insert(loss("a", 0, 1300, 1300), t(1300));
+    d.due(t(1530));
+    d.insert(loss("a", 2000, 3000, 2000), t(2000));
+    d.due(t(2030));
+    assert_eq!(d.next_deadline(), Some(t(2330)));
+    d.due(t(2330));
+    assert_eq!(d.next_deadline(), Some(t(2600)));
+    assert_eq!(d.due(t(2600))[0].notification.receiver, "phone");
+}
+
+fn escalating_rules() -> Vec<escalate::EscalationRule> {
+    let am = AlertmanagerConfig::parse(ESCALATING, "esc.yml").unwrap();
+    let notifier: tradewatch::config::notifier::NotifierConfig = yaml_serde::from_str(
+        "escalations: [{matchers: [instance=a], after: 10m, receiver: phone}]",
+    )
+    .unwrap();
+    escalate::rules(&notifier.escalations, &am).unwrap()
+}
+
+#[test]
+fn an_escalation_to_an_unknown_receiver_is_refused() {
+    let am = AlertmanagerConfig::parse(ESCALATING, "esc.yml").unwrap();
+    let notifier: tradewatch::config::notifier::NotifierConfig =
+        yaml_serde::from_str("escalations: [{matchers: [], after: 10m, receiver: pager}]").unwrap();
+    assert_eq!(
+        escalate::rules(&notifier.escalations, &am)
+            .unwrap_err()
+            .to_string(),
+        "notifier.escalations[0].receiver: no receiver named \"pager\" in the routing file"
+    );
 }
 
 // End to end.

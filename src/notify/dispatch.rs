@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ack::{Ack, AckError, Acks};
 use super::config::{AlertmanagerConfig, IntegrationKey};
+use super::escalate::{Escalated, EscalationRule, Escalator};
 use super::inhibit::Inhibitor;
 use super::matcher::label_set_string;
 use super::route::{Route, RouteOpts};
@@ -214,6 +215,9 @@ pub struct DispatcherState {
     /// The acknowledgements in force.
     #[serde(default)]
     pub acks: Vec<Ack>,
+    /// The escalations settled, per firing episode.
+    #[serde(default)]
+    pub escalated: Vec<Escalated>,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +255,7 @@ pub struct Dispatcher {
     silences: Silences,
     nflog_retention: Duration,
     acks: Acks,
+    escalator: Escalator,
 }
 
 fn to_chrono(d: std::time::Duration) -> Duration {
@@ -305,6 +310,7 @@ impl Dispatcher {
             silences: Silences::new(),
             nflog_retention: DEFAULT_NFLOG_RETENTION,
             acks: Acks::default(),
+            escalator: Escalator::default(),
         }
     }
 
@@ -394,7 +400,9 @@ impl Dispatcher {
 
     /// When [`Dispatcher::due`] next has something to do.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
-        self.groups.values().map(|g| g.next_flush).min()
+        let groups = self.groups.values().map(|g| g.next_flush).min();
+        let escalation = self.escalator.next_deadline(&self.alerts, &self.acks);
+        groups.into_iter().chain(escalation).min()
     }
 
     /// Flushes every group whose time has come, at `now`, and returns what must be sent: one
@@ -415,9 +423,62 @@ impl Dispatcher {
                 out.push(flush);
             }
         }
+        out.extend(self.escalations(now));
         // Alertmanager's store drops resolved alerts at its garbage collection.
         self.alerts.retain(|_, a| !a.resolved_at(now));
         self.acks.retain_current(&self.alerts, now);
+        self.escalator.retain_current(&self.alerts);
+        out
+    }
+
+    /// The escalations (`notifier.escalations`) in force; what was already escalated stays.
+    pub fn set_escalations(&mut self, rules: Vec<EscalationRule>) {
+        self.escalator.set_rules(rules);
+    }
+
+    /// The escalations due at `now`, one flush per alert with the key
+    /// `escalation:{labels}`, to every integration of the escalation's receiver.
+    fn escalations(&mut self, now: DateTime<Utc>) -> Vec<Flush> {
+        let silences = &self.silences;
+        let inhibitor = &self.inhibitor;
+        let alerts = &self.alerts;
+        let due = self.escalator.due(
+            alerts,
+            &self.acks,
+            |a| silences.mutes(&a.labels, now) || inhibitor.mutes(&a.labels, alerts.values(), now),
+            now,
+        );
+        let mut out = Vec::new();
+        for (receiver, alert) in due {
+            let Some(r) = self.config.receiver(&receiver) else {
+                continue;
+            };
+            let deliveries: Vec<Delivery> = r
+                .integrations()
+                .into_iter()
+                .map(|(integration, send_resolved)| Delivery {
+                    integration,
+                    send_resolved,
+                })
+                .collect();
+            if deliveries.is_empty() {
+                continue;
+            }
+            let key = format!("escalation:{}", label_set_string(&alert.labels));
+            out.push(Flush {
+                notification: Notification {
+                    id: notification_id(&receiver, "escalation", &key, now),
+                    receiver,
+                    group_key: key,
+                    group_labels: alert.labels.clone(),
+                    alerts: vec![alert.clone()],
+                    created_at: now,
+                },
+                deliveries,
+                firing: BTreeSet::from([alert.fingerprint()]),
+                resolved: BTreeSet::new(),
+            });
+        }
         out
     }
 
@@ -664,6 +725,7 @@ impl Dispatcher {
                 .collect(),
             nflog: self.nflog.values().cloned().collect(),
             acks: self.acks.iter().cloned().collect(),
+            escalated: self.escalator.settled().cloned().collect(),
         }
     }
 
@@ -725,6 +787,8 @@ impl Dispatcher {
             d.acks.insert(ack);
         }
         d.acks.retain_current(&d.alerts, now);
+        d.escalator.restore(state.escalated);
+        d.escalator.retain_current(&d.alerts);
         d
     }
 

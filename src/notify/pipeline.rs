@@ -23,6 +23,7 @@ use super::dispatch::{Dispatcher, DispatcherState, Flush, GroupState, NflogEntry
 use super::email::{
     ALERTMANAGER_HTML, Email, EmailTarget, EmailTransport, SmtpAuth, SmtpTls, SmtpTlsConfig,
 };
+use super::escalate::{Escalated, EscalationRule};
 use super::outbox::{
     Attempt, Channels, Deliver, Fallback, IntegrationKind, IntegrationRef, Item, NotificationEvent,
     Outbox, OutboxError, OutboxSettings, Sender,
@@ -253,6 +254,10 @@ CREATE TABLE IF NOT EXISTS notifier_silences (
 CREATE TABLE IF NOT EXISTS notifier_acks (
     fingerprint TEXT PRIMARY KEY,
     ack TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifier_escalations (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL
 );
 ";
 
@@ -500,6 +505,10 @@ impl Notifier {
             params![now.to_rfc3339()],
         )?;
         forget_ended_acks(&tx, snapshot)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO notifier_escalations (id, state) VALUES (1, ?1)",
+            params![serde_json::to_string(&snapshot.escalated).expect("escalations serialize")],
+        )?;
         tx.commit()?;
         Ok(Ok(events))
     }
@@ -680,6 +689,7 @@ fn load_state(conn: &Connection) -> Result<Loaded, rusqlite::Error> {
             groups,
             nflog,
             acks: load_acks(conn)?,
+            escalated: load_escalated(conn),
         },
         silences,
     )))
@@ -770,6 +780,30 @@ impl Notifier {
     pub fn acks(&self) -> Vec<Ack> {
         let d = self.dispatcher.lock().expect("dispatcher lock");
         d.acks().iter().cloned().collect()
+    }
+}
+
+fn load_escalated(conn: &Connection) -> Vec<Escalated> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT state FROM notifier_escalations WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    // Unreadable, escalations already sent may be sent again: said, not fatal.
+    text.and_then(|t| {
+        serde_json::from_str(&t)
+            .map_err(|e| tracing::warn!(error = %e, "Ignoring unreadable escalation state."))
+            .ok()
+    })
+    .unwrap_or_default()
+}
+
+impl Notifier {
+    /// Puts `notifier.escalations` in force (at start and on reload).
+    pub fn set_escalations(&self, rules: Vec<EscalationRule>) {
+        self.with_dispatcher(|d| d.set_escalations(rules));
     }
 }
 

@@ -167,6 +167,7 @@ fn start_notifier(
     let channels =
         pipeline::channels(&am, &config.notifier, &templates, external_url).map_err(err)?;
     let settings = pipeline::outbox_settings(&am, &config.notifier);
+    let escalations = escalation_rules(config, &am)?;
     let notifier = Arc::new(
         Notifier::open(
             &config.storage.data_dir.join("state.db"),
@@ -178,8 +179,20 @@ fn start_notifier(
         )
         .map_err(err)?,
     );
+    notifier.set_escalations(escalations);
     let task = notifier.start(channels);
     Ok(Some((notifier, task)))
+}
+
+fn escalation_rules(
+    config: &Config,
+    am: &AlertmanagerConfig,
+) -> Result<Vec<crate::notify::escalate::EscalationRule>, RoleError> {
+    crate::notify::escalate::rules(&config.notifier.escalations, am).map_err(|e| {
+        RoleError::Notifier {
+            message: e.to_string(),
+        }
+    })
 }
 
 /// Where the sidecar's data comes from.
@@ -372,7 +385,8 @@ impl SidecarParts {
                     .map_err(|e| RoleError::Notifier {
                         message: e.to_string(),
                     })?;
-                Some((am, channels))
+                let escalations = escalation_rules(config, &am)?;
+                Some((am, channels, escalations))
             }
             (None, None) => None,
             (Some(_), None) | (None, Some(_)) => {
@@ -407,7 +421,8 @@ impl SidecarParts {
         let tasks = std::mem::replace(&mut self.tasks, rules.start());
         self.rules.replace(rules);
         tasks.stop().await;
-        if let (Some(n), Some((am, channels))) = (&self.notifier, notifier) {
+        if let (Some(n), Some((am, channels, escalations))) = (&self.notifier, notifier) {
+            n.set_escalations(escalations);
             n.reload(am, channels, chrono::Utc::now());
         }
         self.settings = settings;
