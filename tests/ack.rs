@@ -495,3 +495,53 @@ async fn an_acknowledged_alert_is_not_repeated_until_it_fires_again() {
     assert_eq!(got[before + 2]["status"], "firing");
     assert_eq!(got[before + 1]["alerts"][0]["fingerprint"], fp.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacknowledged_alert_escalates_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (hook, received) = receiver().await;
+    let extra =
+        "  escalations: [{matchers: ['severity=\"critical\"'], after: 2s, receiver: desk}]\n";
+    let config = write_files(dir.path(), &hook, extra);
+    let run = Exporter::start_role("run", &data, &["--config", &config]).await;
+    run.post(&[json!({"type": "kill_switch", "engine": "alpha", "active": true})])
+        .await;
+    let escalations = |got: &[Value]| -> Vec<Value> {
+        got.iter()
+            .filter(|n| {
+                n["groupKey"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("escalation:"))
+            })
+            .cloned()
+            .collect()
+    };
+    let started = Instant::now();
+    while escalations(&received.lock().unwrap()).is_empty() {
+        assert!(
+            started.elapsed() < StdDuration::from_secs(15),
+            "no escalation\n{}",
+            run.log()
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= StdDuration::from_millis(1500),
+        "escalated after {took:?}"
+    );
+    // Once per episode: repeats go on, escalations do not.
+    tokio::time::sleep(StdDuration::from_secs(4)).await;
+    let got = received.lock().unwrap().clone();
+    let escalated = escalations(&got);
+    assert_eq!(escalated.len(), 1);
+    assert_eq!(
+        escalated[0]["groupKey"].as_str().unwrap(),
+        format!(
+            "escalation:{}",
+            "{alertname=\"TradingKillSwitchActive\", engine=\"alpha\", instance=\"trading-box:9470\", job=\"tradewatch\", severity=\"critical\"}"
+        )
+    );
+    assert!(got.len() > 2, "the group's repeats go on");
+}
