@@ -1,6 +1,7 @@
 //! HTTP endpoints (DESIGN §5): one router per process; each route declares the token it needs
 //! and one middleware enforces it.
 
+pub mod ack;
 pub mod alertmanager;
 pub mod exporter;
 pub mod health;
@@ -182,7 +183,16 @@ pub fn router(state: Shared) -> Router {
                 "/api/v1/outbox/{id}/retry",
                 route(&state, Scope::Admin, axum::routing::post(operations::retry)),
             )
-            .route("/api/v1/alert-log", read(get(operations::alert_log)));
+            .route("/api/v1/alert-log", read(get(operations::alert_log)))
+            .route(
+                "/api/v1/alerts/{fingerprint}/ack",
+                route(&state, Scope::Admin, axum::routing::post(ack::ack_alert)),
+            )
+            .route(
+                "/api/v1/groups/ack",
+                route(&state, Scope::Admin, axum::routing::post(ack::ack_group)),
+            )
+            .route("/api/v1/acks", read(get(ack::list)));
     }
     if state.notifier.is_some() {
         use alertmanager as am;

@@ -97,6 +97,27 @@ pub enum Command {
     /// Look at and retry the notifier's outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Acknowledge a firing alert (by fingerprint) or every alert firing in a group: it is not
+    /// repeated nor escalated until it resolves (needs the admin token when one is set).
+    ///
+    /// Example: tradewatch ack 3fa2c1d09e8b7a61 --comment "restarting the gateway"
+    Ack {
+        /// The alert's fingerprint (16 hex digits), unless --group is given.
+        #[arg(required_unless_present = "group", conflicts_with = "group")]
+        fingerprint: Option<String>,
+        /// Acknowledge the group with this key instead.
+        #[arg(long)]
+        group: Option<String>,
+        /// Who acknowledges (default $USER).
+        #[arg(long, env = "USER")]
+        author: String,
+        /// What is being done.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Where to connect.
+        #[command(flatten)]
+        connection: crate::client::Connection,
+    },
     /// Print a running process's health checks; exit 0 healthy, 1 warning, 2 critical or
     /// unreachable (for cron and probes).
     ///

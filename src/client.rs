@@ -178,10 +178,19 @@ impl Connection {
 
     /// `POST {url}{path}` with an empty body; the JSON reply, or the error it carries.
     pub async fn post(&self, path: &str) -> Result<Value, ClientError> {
+        self.post_json(path, None).await
+    }
+
+    /// `POST {url}{path}` with a JSON body when given; the JSON reply, or the error it carries.
+    pub async fn post_json(&self, path: &str, body: Option<&Value>) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let response = self
-            .send(self.client(Some(Duration::from_secs(30))).post(&url))
-            .await?;
+        let mut request = self.client(Some(Duration::from_secs(30))).post(&url);
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let response = self.send(request).await?;
         let status = response.status();
         let body: Value = response.json_value().await;
         if status.is_success() {
@@ -519,6 +528,47 @@ pub async fn outbox_retry(conn: &Connection, ids: &[i64]) -> Result<String, Clie
     for id in ids {
         conn.post(&format!("/api/v1/outbox/{id}/retry")).await?;
         let _ = writeln!(out, "outbox item {id}: queued again");
+    }
+    Ok(out)
+}
+
+/// What `tradewatch ack` acknowledges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckTarget {
+    /// A firing alert, by fingerprint.
+    Alert(String),
+    /// Every alert firing in a group, by group key.
+    Group(String),
+}
+
+/// `tradewatch ack FINGERPRINT | --group KEY`: one line per alert acknowledged.
+pub async fn ack(
+    conn: &Connection,
+    target: &AckTarget,
+    author: &str,
+    comment: &str,
+) -> Result<String, ClientError> {
+    let reply = match target {
+        AckTarget::Alert(fp) => {
+            let body = serde_json::json!({"author": author, "comment": comment});
+            conn.post_json(&format!("/api/v1/alerts/{fp}/ack"), Some(&body))
+                .await?
+        }
+        AckTarget::Group(key) => {
+            let body = serde_json::json!({"group_key": key, "author": author, "comment": comment});
+            conn.post_json("/api/v1/groups/ack", Some(&body)).await?
+        }
+    };
+    let mut out = String::new();
+    for a in reply["acks"].as_array().into_iter().flatten() {
+        let labels = a["labels"].as_object().cloned().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "acknowledged {} {{{}}} by {}",
+            a["fingerprint"].as_str().unwrap_or(""),
+            labels_text(&labels, &[]),
+            a["author"].as_str().unwrap_or("")
+        );
     }
     Ok(out)
 }

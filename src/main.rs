@@ -137,6 +137,30 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ack {
+            fingerprint,
+            group,
+            author,
+            comment,
+            connection,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let target = match (fingerprint, group) {
+                (_, Some(key)) => tradewatch::client::AckTarget::Group(key),
+                (Some(fp), None) => tradewatch::client::AckTarget::Alert(fp),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            print!(
+                "{}",
+                runtime.block_on(tradewatch::client::ack(
+                    &connection,
+                    &target,
+                    &author,
+                    &comment
+                ))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Health { connection } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let (out, code) = runtime.block_on(tradewatch::client::health(&connection));

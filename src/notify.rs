@@ -14,9 +14,11 @@
 //!   [`payload`] (Alertmanager's template data and webhook payload for a notification);
 //! - [`pipeline`]: the stages at work, with their state in `state.db`.
 
+pub mod ack;
 pub mod config;
 pub mod dispatch;
 pub mod email;
+pub mod escalate;
 pub mod inhibit;
 pub mod matcher;
 pub mod outbox;

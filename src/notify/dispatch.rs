@@ -15,7 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ack::{Ack, AckError, Acks};
 use super::config::{AlertmanagerConfig, IntegrationKey};
+use super::escalate::{Escalated, EscalationRule, Escalator};
 use super::inhibit::Inhibitor;
 use super::matcher::label_set_string;
 use super::route::{Route, RouteOpts};
@@ -210,6 +212,12 @@ pub struct DispatcherState {
     pub groups: Vec<GroupState>,
     /// The notification log.
     pub nflog: Vec<NflogEntry>,
+    /// The acknowledgements in force.
+    #[serde(default)]
+    pub acks: Vec<Ack>,
+    /// The escalations settled, per firing episode.
+    #[serde(default)]
+    pub escalated: Vec<Escalated>,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +254,8 @@ pub struct Dispatcher {
     nflog: BTreeMap<NflogKey, NflogEntry>,
     silences: Silences,
     nflog_retention: Duration,
+    acks: Acks,
+    escalator: Escalator,
 }
 
 fn to_chrono(d: std::time::Duration) -> Duration {
@@ -299,6 +309,8 @@ impl Dispatcher {
             nflog: BTreeMap::new(),
             silences: Silences::new(),
             nflog_retention: DEFAULT_NFLOG_RETENTION,
+            acks: Acks::default(),
+            escalator: Escalator::default(),
         }
     }
 
@@ -388,7 +400,9 @@ impl Dispatcher {
 
     /// When [`Dispatcher::due`] next has something to do.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
-        self.groups.values().map(|g| g.next_flush).min()
+        let groups = self.groups.values().map(|g| g.next_flush).min();
+        let escalation = self.escalator.next_deadline(&self.alerts, &self.acks);
+        groups.into_iter().chain(escalation).min()
     }
 
     /// Flushes every group whose time has come, at `now`, and returns what must be sent: one
@@ -409,8 +423,62 @@ impl Dispatcher {
                 out.push(flush);
             }
         }
+        out.extend(self.escalations(now));
         // Alertmanager's store drops resolved alerts at its garbage collection.
         self.alerts.retain(|_, a| !a.resolved_at(now));
+        self.acks.retain_current(&self.alerts, now);
+        self.escalator.retain_current(&self.alerts);
+        out
+    }
+
+    /// The escalations (`notifier.escalations`) in force; what was already escalated stays.
+    pub fn set_escalations(&mut self, rules: Vec<EscalationRule>) {
+        self.escalator.set_rules(rules);
+    }
+
+    /// The escalations due at `now`, one flush per alert with the key
+    /// `escalation:{labels}`, to every integration of the escalation's receiver.
+    fn escalations(&mut self, now: DateTime<Utc>) -> Vec<Flush> {
+        let silences = &self.silences;
+        let inhibitor = &self.inhibitor;
+        let alerts = &self.alerts;
+        let due = self.escalator.due(
+            alerts,
+            &self.acks,
+            |a| silences.mutes(&a.labels, now) || inhibitor.mutes(&a.labels, alerts.values(), now),
+            now,
+        );
+        let mut out = Vec::new();
+        for (receiver, alert) in due {
+            let Some(r) = self.config.receiver(&receiver) else {
+                continue;
+            };
+            let deliveries: Vec<Delivery> = r
+                .integrations()
+                .into_iter()
+                .map(|(integration, send_resolved)| Delivery {
+                    integration,
+                    send_resolved,
+                })
+                .collect();
+            if deliveries.is_empty() {
+                continue;
+            }
+            let key = format!("escalation:{}", label_set_string(&alert.labels));
+            out.push(Flush {
+                notification: Notification {
+                    id: notification_id(&receiver, "escalation", &key, now),
+                    receiver,
+                    group_key: key,
+                    group_labels: alert.labels.clone(),
+                    alerts: vec![alert.clone()],
+                    created_at: now,
+                },
+                deliveries,
+                firing: BTreeSet::from([alert.fingerprint()]),
+                resolved: BTreeSet::new(),
+            });
+        }
         out
     }
 
@@ -484,6 +552,12 @@ impl Dispatcher {
         let resolved_raw: BTreeSet<u64> = resolved.iter().map(|f| f.0).collect();
         let receiver = self.config.receiver(&opts.receiver)?;
         let repeat = to_chrono(opts.repeat_interval);
+        // Acknowledged: the repeat_interval re-notification waits for a change.
+        let acked = !firing.is_empty()
+            && alerts
+                .iter()
+                .filter(|a| !a.resolved_at(now))
+                .all(|a| self.acks.covers(a));
         let mut deliveries = Vec::new();
         for (integration, send_resolved) in receiver.integrations() {
             let log_key = (group.key.clone(), opts.receiver.clone(), integration);
@@ -494,6 +568,7 @@ impl Dispatcher {
                 &resolved_raw,
                 send_resolved,
                 repeat,
+                acked,
                 now,
             ) {
                 continue;
@@ -535,6 +610,55 @@ impl Dispatcher {
             firing,
             resolved,
         })
+    }
+
+    /// Acknowledges the firing alert `fp` at `now`.
+    pub fn acknowledge(
+        &mut self,
+        fp: Fingerprint,
+        author: &str,
+        comment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Ack, AckError> {
+        let alert = self
+            .alerts
+            .get(&fp)
+            .filter(|a| !a.resolved_at(now))
+            .ok_or_else(|| AckError::UnknownAlert(fp.to_string()))?;
+        let ack = Ack::of(alert, None, author, comment, now)?;
+        self.acks.insert(ack.clone());
+        Ok(ack)
+    }
+
+    /// Acknowledges every alert firing at `now` in the groups with key `group_key` (routes
+    /// that share a key share the ack).
+    pub fn acknowledge_group(
+        &mut self,
+        group_key: &str,
+        author: &str,
+        comment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ack>, AckError> {
+        let mut acks: BTreeMap<Fingerprint, Ack> = BTreeMap::new();
+        for group in self.groups.values().filter(|g| g.key == group_key) {
+            for (fp, alert) in &group.alerts {
+                if !alert.resolved_at(now) {
+                    acks.insert(*fp, Ack::of(alert, Some(group_key), author, comment, now)?);
+                }
+            }
+        }
+        if acks.is_empty() {
+            return Err(AckError::UnknownGroup(group_key.to_owned()));
+        }
+        for ack in acks.values() {
+            self.acks.insert(ack.clone());
+        }
+        Ok(acks.into_values().collect())
+    }
+
+    /// The acknowledgements in force.
+    pub fn acks(&self) -> &Acks {
+        &self.acks
     }
 
     /// Every alert the dispatcher holds.
@@ -600,6 +724,8 @@ impl Dispatcher {
                 })
                 .collect(),
             nflog: self.nflog.values().cloned().collect(),
+            acks: self.acks.iter().cloned().collect(),
+            escalated: self.escalator.settled().cloned().collect(),
         }
     }
 
@@ -657,6 +783,12 @@ impl Dispatcher {
         for alert in orphans {
             d.insert(alert, now);
         }
+        for ack in state.acks {
+            d.acks.insert(ack);
+        }
+        d.acks.retain_current(&d.alerts, now);
+        d.escalator.restore(state.escalated);
+        d.escalator.retain_current(&d.alerts);
         d
     }
 
@@ -680,6 +812,7 @@ fn needs_update(
     resolved: &BTreeSet<u64>,
     send_resolved: bool,
     repeat: Duration,
+    acked: bool,
     now: DateTime<Utc>,
 ) -> bool {
     let Some(entry) = entry else {
@@ -694,7 +827,7 @@ fn needs_update(
     if send_resolved && !resolved.is_subset(&entry.resolved) {
         return true;
     }
-    entry.timestamp < now - repeat
+    !acked && entry.timestamp < now - repeat
 }
 
 #[cfg(test)]

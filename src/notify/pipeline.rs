@@ -15,11 +15,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::ack::{Ack, AckError};
 use super::config::{AlertmanagerConfig, EmailConfig, IntegrationKey};
 use super::dispatch::{Dispatcher, DispatcherState, Flush, GroupState, NflogEntry};
 use super::email::{
     ALERTMANAGER_HTML, Email, EmailTarget, EmailTransport, SmtpAuth, SmtpTls, SmtpTlsConfig,
 };
+use super::escalate::{Escalated, EscalationRule};
 use super::outbox::{
     Attempt, Channels, Deliver, Fallback, IntegrationKind, IntegrationRef, Item, NotificationEvent,
     Outbox, OutboxError, OutboxSettings, Sender,
@@ -237,6 +239,14 @@ CREATE TABLE IF NOT EXISTS notifier_nflog (
     PRIMARY KEY (group_key, receiver, integration)
 );
 CREATE TABLE IF NOT EXISTS notifier_silences (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifier_acks (
+    fingerprint TEXT PRIMARY KEY,
+    ack TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifier_escalations (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     state TEXT NOT NULL
 );
@@ -485,6 +495,11 @@ impl Notifier {
             "DELETE FROM notifier_nflog WHERE json_extract(entry, '$.expires_at') < ?1",
             params![now.to_rfc3339()],
         )?;
+        forget_ended_acks(&tx, snapshot)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO notifier_escalations (id, state) VALUES (1, ?1)",
+            params![serde_json::to_string(&snapshot.escalated).expect("escalations serialize")],
+        )?;
         tx.commit()?;
         Ok(Ok(events))
     }
@@ -664,9 +679,143 @@ fn load_state(conn: &Connection) -> Result<Loaded, rusqlite::Error> {
             alerts: alerts.into_values().collect(),
             groups,
             nflog,
+            acks: load_acks(conn)?,
+            escalated: load_escalated(conn),
         },
         silences,
     )))
+}
+
+// Acknowledgement (DESIGN §3): rows written by the request, dropped with the flush after the
+// alert's episode ended.
+
+fn load_acks(conn: &Connection) -> Result<Vec<Ack>, rusqlite::Error> {
+    let mut stmt = conn.prepare("SELECT ack FROM notifier_acks")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut acks = Vec::new();
+    for row in rows {
+        // An unreadable row is an ack lost, not a reason to refuse to start.
+        match serde_json::from_str::<Ack>(&row?) {
+            Ok(ack) => acks.push(ack),
+            Err(e) => tracing::warn!(error = %e, "Ignoring an unreadable acknowledgement."),
+        }
+    }
+    Ok(acks)
+}
+
+fn forget_ended_acks(
+    tx: &rusqlite::Transaction<'_>,
+    snapshot: &DispatcherState,
+) -> Result<(), rusqlite::Error> {
+    let live: HashSet<&str> = snapshot
+        .acks
+        .iter()
+        .map(|a| a.fingerprint.as_str())
+        .collect();
+    let stored: Vec<String> = {
+        let mut stmt = tx.prepare_cached("SELECT fingerprint FROM notifier_acks")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for fp in stored.iter().filter(|fp| !live.contains(fp.as_str())) {
+        tx.execute(
+            "DELETE FROM notifier_acks WHERE fingerprint = ?1",
+            params![fp],
+        )?;
+    }
+    Ok(())
+}
+
+impl Notifier {
+    /// Acknowledges the firing alert `fp` (or, with `group_key`, every alert firing in that
+    /// group) at `now`, and writes the acks to `state.db` before answering.
+    pub fn acknowledge(
+        &self,
+        target: AckTarget,
+        author: &str,
+        comment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ack>, AckFailure> {
+        let acks = {
+            let mut d = self.dispatcher.lock().expect("dispatcher lock");
+            match &target {
+                AckTarget::Alert(fp) => d.acknowledge(*fp, author, comment, now).map(|a| vec![a]),
+                AckTarget::Group(key) => d.acknowledge_group(key, author, comment, now),
+            }
+        }?;
+        let mut conn = self.db.lock().expect("db lock");
+        let mut write = || -> Result<(), rusqlite::Error> {
+            let tx = conn.transaction()?;
+            for ack in &acks {
+                tx.execute(
+                    "INSERT OR REPLACE INTO notifier_acks (fingerprint, ack) VALUES (?1, ?2)",
+                    params![
+                        ack.fingerprint,
+                        serde_json::to_string(ack).expect("ack serializes")
+                    ],
+                )?;
+            }
+            tx.commit()
+        };
+        write().map_err(|source| {
+            AckFailure::Store(NotifierError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+        })?;
+        self.tick.notify_one();
+        Ok(acks)
+    }
+
+    /// The acknowledgements in force, by fingerprint.
+    pub fn acks(&self) -> Vec<Ack> {
+        let d = self.dispatcher.lock().expect("dispatcher lock");
+        d.acks().iter().cloned().collect()
+    }
+}
+
+fn load_escalated(conn: &Connection) -> Vec<Escalated> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT state FROM notifier_escalations WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    // Unreadable, escalations already sent may be sent again: said, not fatal.
+    text.and_then(|t| {
+        serde_json::from_str(&t)
+            .map_err(|e| tracing::warn!(error = %e, "Ignoring unreadable escalation state."))
+            .ok()
+    })
+    .unwrap_or_default()
+}
+
+impl Notifier {
+    /// Puts `notifier.escalations` in force (at start and on reload).
+    pub fn set_escalations(&self, rules: Vec<EscalationRule>) {
+        self.with_dispatcher(|d| d.set_escalations(rules));
+    }
+}
+
+/// What an acknowledgement is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckTarget {
+    /// One alert, by fingerprint.
+    Alert(crate::alerts::Fingerprint),
+    /// Every alert firing in a group, by group key.
+    Group(String),
+}
+
+/// Why an acknowledgement failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AckFailure {
+    /// Refused: unknown alert or group, or bad input.
+    #[error(transparent)]
+    Refused(#[from] AckError),
+    /// It could not be stored.
+    #[error(transparent)]
+    Store(NotifierError),
 }
 
 /// The notifier's running tasks.

@@ -173,6 +173,7 @@ fn start_notifier(
     let channels =
         pipeline::channels(&am, &config.notifier, &templates, external_url).map_err(err)?;
     let settings = pipeline::outbox_settings(&am, &config.notifier);
+    let escalations = escalation_rules(config, &am)?;
     let notifier = Arc::new(
         Notifier::open(
             &config.storage.data_dir.join("state.db"),
@@ -184,6 +185,7 @@ fn start_notifier(
         )
         .map_err(err)?,
     );
+    notifier.set_escalations(escalations);
     let task = notifier.start(channels);
     Ok(Some((notifier, task)))
 }
@@ -220,6 +222,17 @@ pub fn check_references(config: &Config) -> (Vec<String>, Vec<String>) {
         },
     }
     (problems, notes)
+}
+
+fn escalation_rules(
+    config: &Config,
+    am: &AlertmanagerConfig,
+) -> Result<Vec<crate::notify::escalate::EscalationRule>, RoleError> {
+    crate::notify::escalate::rules(&config.notifier.escalations, am).map_err(|e| {
+        RoleError::Notifier {
+            message: e.to_string(),
+        }
+    })
 }
 
 /// Where the sidecar's data comes from.
@@ -513,7 +526,8 @@ impl SidecarParts {
                     .map_err(|e| RoleError::Notifier {
                         message: e.to_string(),
                     })?;
-                Some((am, channels))
+                let escalations = escalation_rules(config, &am)?;
+                Some((am, channels, escalations))
             }
             (None, None) => None,
             (Some(_), None) | (None, Some(_)) => {
@@ -560,7 +574,8 @@ impl SidecarParts {
         let tasks = std::mem::replace(&mut self.tasks, rules.start());
         self.rules.replace(rules);
         tasks.stop().await;
-        if let (Some(n), Some((am, channels))) = (&self.notifier, notifier) {
+        if let (Some(n), Some((am, channels, escalations))) = (&self.notifier, notifier) {
+            n.set_escalations(escalations);
             n.reload(am, channels, chrono::Utc::now());
         }
         *self.filter.write().expect("filter lock") = Arc::new(filter);

@@ -752,7 +752,11 @@ impl Rules {
                     AlertState::Resolved => {
                         sent.is_none_or(|s| a.resolved_at.is_some_and(|r| s < r))
                     }
-                    AlertState::Firing => sent.is_none_or(|s| s + millis(RESEND_DELAY) <= now),
+                    // A new firing episode (after a resolution) is sent at once, as Prometheus
+                    // sends a new alert object.
+                    AlertState::Firing => sent.is_none_or(|s| {
+                        s + millis(RESEND_DELAY) <= now || a.fired_at.is_some_and(|f| s < f)
+                    }),
                 };
                 if !due {
                     continue;
