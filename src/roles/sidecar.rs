@@ -216,6 +216,9 @@ pub fn check_references(config: &Config) -> (Vec<String>, Vec<String>) {
                 if let Err(e) = notification_templates(&am) {
                     problems.push(e.to_string());
                 }
+                if let Err(e) = escalation_rules(config, &am) {
+                    problems.push(e.to_string());
+                }
             }
             Ok(None) => {}
             Err(e) => problems.push(e.to_string()),
