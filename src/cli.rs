@@ -298,6 +298,8 @@ pub enum NotifyCommand {
 pub enum RoutesCommand {
     /// Print the receivers an alert with the given labels goes to, as `amtool config routes
     /// test` does (exit 1 when --verify.receivers does not match).
+    ///
+    /// Example: tradewatch notify routes test --config deploy/alertmanager.yml severity=critical
     Test {
         /// An Alertmanager file, or a tradewatch configuration whose notifier section points at
         /// one.
@@ -319,6 +321,8 @@ pub enum RoutesCommand {
 pub enum RulesCommand {
     /// Validate rule files as `promtool check rules` does: exit 0 valid, 1 invalid, 3 lint
     /// findings only with --lint-fatal.
+    ///
+    /// Example: tradewatch rules check rules/*.rules.yml
     Check {
         /// The rule files.
         #[arg(required = true)]
@@ -332,6 +336,8 @@ pub enum RulesCommand {
     },
     /// Run rule unit tests as `promtool test rules` does: exit 0 when every test passes, 1
     /// otherwise.
+    ///
+    /// Example: tradewatch rules test rules/tests/*.test.yml
     Test {
         /// The unit-test files.
         #[arg(required = true)]
@@ -348,13 +354,18 @@ pub enum RulesCommand {
 /// `check` commands.
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
-    /// Validate a configuration file; every problem is printed as file:line:col: message.
+    /// Validate a configuration file (and the rule files and routing file it names); every
+    /// problem is printed as file:line:col: message.
+    ///
+    /// Example: tradewatch check config /etc/tradewatch/tradewatch.yaml
     Config {
         /// The file.
         file: PathBuf,
     },
     /// Validate an exposition read from standard input; exit 0 valid, 1 invalid (every problem
     /// with its line), 3 lint findings only.
+    ///
+    /// Example: curl -s localhost:9470/metrics | tradewatch check metrics
     Metrics {
         /// The exposition format.
         #[arg(long, value_enum, default_value_t = ExpositionFormat::Openmetrics)]
@@ -388,6 +399,8 @@ pub enum Lint {
 pub enum JournalCommand {
     /// Write the events of a time range as a trade journal (CSV or JSON lines) to standard
     /// output, one row per event with its fields flattened.
+    ///
+    /// Example: tradewatch journal export --from 2026-11-20 --to 2026-11-21 --format csv
     Export(ExportArgs),
 }
 

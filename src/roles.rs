@@ -360,6 +360,7 @@ impl Sidecar {
         state.health.add(api::health::SidecarHealth {
             rules: parts.rules.clone(),
             scrapes,
+            notifier: parts.notifier.clone(),
         });
         state.sidecar = Some(api::sidecar::SidecarApi {
             rules: parts.rules.clone(),
@@ -472,6 +473,7 @@ impl Run {
         state.health.add(api::health::SidecarHealth {
             rules: sidecar.rules.clone(),
             scrapes: false,
+            notifier: sidecar.notifier.clone(),
         });
         state.sidecar = Some(api::sidecar::SidecarApi {
             rules: sidecar.rules.clone(),

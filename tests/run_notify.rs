@@ -265,6 +265,11 @@ async fn a_dead_notification_is_listed_retried_and_logged() {
         "{listed}"
     );
     let id = row.split_whitespace().next().unwrap().to_owned();
+    let (_, health, _) = cli(&["health"]);
+    assert!(
+        health.contains("warning  outbox: 0 pending (oldest 0s), 1 dead"),
+        "{health}"
+    );
 
     let received = receiver_on(port).await;
     let (code, out, err) = cli(&["outbox", "retry", &id]);

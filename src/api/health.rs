@@ -179,6 +179,47 @@ pub struct SidecarHealth {
     pub rules: crate::rules::RulesHandle,
     /// Whether the data comes from scrape targets (so `up` says whether they answer).
     pub scrapes: bool,
+    /// The notifier, whose outbox backlog and dead items are checked.
+    pub notifier: Option<Arc<crate::notify::pipeline::Notifier>>,
+}
+
+/// A pending outbox item older than this is a warning; ten times it, critical.
+const OUTBOX_BACKLOG_WARNING: f64 = 60.0;
+
+fn outbox_check(notifier: &crate::notify::pipeline::Notifier) -> Check {
+    use crate::notify::outbox::ItemState;
+    let stats = match notifier.outbox().stats(chrono::Utc::now()) {
+        Ok(s) => s,
+        Err(e) => {
+            return Check {
+                name: "outbox".into(),
+                status: Status::Critical,
+                message: format!("the outbox cannot be read: {e}"),
+            };
+        }
+    };
+    let of = |state| stats.iter().find(|s| s.state == state).copied();
+    let pending = of(ItemState::Pending);
+    let dead = of(ItemState::Dead).map_or(0, |s| s.count);
+    let (count, age) = pending.map_or((0, 0.0), |p| (p.count, p.oldest_age_seconds));
+    let status = if age > 10.0 * OUTBOX_BACKLOG_WARNING {
+        Status::Critical
+    } else if age > OUTBOX_BACKLOG_WARNING || dead > 0 {
+        Status::Warning
+    } else {
+        Status::Healthy
+    };
+    let mut message = format!("{count} pending (oldest {age:.0}s)");
+    if dead > 0 {
+        message.push_str(&format!(
+            ", {dead} dead: see `tradewatch outbox list`, resend with `tradewatch outbox retry`"
+        ));
+    }
+    Check {
+        name: "outbox".into(),
+        status,
+        message,
+    }
 }
 
 impl HealthSource for SidecarHealth {
@@ -237,6 +278,9 @@ impl HealthSource for SidecarHealth {
             },
         };
         let mut checks = vec![alerts, rules];
+        if let Some(n) = &self.notifier {
+            checks.push(outbox_check(n));
+        }
         if self.scrapes {
             let down = targets_down(current.store());
             checks.push(Check {
