@@ -7,11 +7,8 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
-use axum::Router;
-use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use support::Exporter;
@@ -309,27 +306,20 @@ fn an_escalation_to_an_unknown_receiver_is_refused() {
 
 // End to end.
 
-type Received = Arc<Mutex<Vec<Value>>>;
+type Received = support::Received;
 
 async fn receiver() -> (String, Received) {
-    let received: Received = Arc::default();
-    let app = Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |State(r): State<Received>, body: axum::body::Bytes| async move {
-                    r.lock()
-                        .unwrap()
-                        .push(serde_json::from_slice(&body).unwrap());
-                    "ok"
-                },
-            ),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
+    support::webhook_receiver(0).await
+}
+
+/// The bodies received so far.
+fn bodies(received: &Received) -> Vec<Value> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// The rule file, routing file and configuration of a `run` process notifying `hook` with a
@@ -382,7 +372,7 @@ receivers:
 async fn wait_for(received: &Received, n: usize) -> Vec<Value> {
     let started = Instant::now();
     loop {
-        let got = received.lock().unwrap().clone();
+        let got = bodies(received);
         if got.len() >= n || started.elapsed() > StdDuration::from_secs(15) {
             return got;
         }
@@ -518,7 +508,7 @@ async fn an_unacknowledged_alert_escalates_once() {
             .collect()
     };
     let started = Instant::now();
-    while escalations(&received.lock().unwrap()).is_empty() {
+    while escalations(&bodies(&received)).is_empty() {
         assert!(
             started.elapsed() < StdDuration::from_secs(15),
             "no escalation\n{}",
@@ -533,7 +523,7 @@ async fn an_unacknowledged_alert_escalates_once() {
     );
     // Once per episode: repeats go on, escalations do not.
     tokio::time::sleep(StdDuration::from_secs(4)).await;
-    let got = received.lock().unwrap().clone();
+    let got = bodies(&received);
     let escalated = escalations(&got);
     assert_eq!(escalated.len(), 1);
     assert_eq!(

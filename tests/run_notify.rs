@@ -7,36 +7,14 @@
 mod support;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
-use support::Exporter;
-
-type Received = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
+use support::{Exporter, Received};
 
 async fn receiver() -> (String, Received) {
-    let received: Received = Arc::default();
-    let app = Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |State(r): State<Received>, headers: HeaderMap, body: axum::body::Bytes| async move {
-                    r.lock()
-                        .unwrap()
-                        .push((headers, serde_json::from_slice(&body).unwrap()));
-                    "ok"
-                },
-            ),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
+    support::webhook_receiver(0).await
 }
 
 fn write_files(dir: &Path, hook: &str) -> String {
@@ -199,25 +177,7 @@ async fn a_kill_switch_reaches_the_webhook_once_across_a_crash() {
 
 /// A receiver on `port` (bound now) recording what it gets.
 async fn receiver_on(port: u16) -> Received {
-    let received: Received = Arc::default();
-    let app = Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |State(r): State<Received>, headers: HeaderMap, body: axum::body::Bytes| async move {
-                    r.lock()
-                        .unwrap()
-                        .push((headers, serde_json::from_slice(&body).unwrap()));
-                    "ok"
-                },
-            ),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    received
+    support::webhook_receiver(port).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1190,3 +1190,37 @@ pub fn unix_now() -> i64 {
         .expect("after 1970")
         .as_secs() as i64
 }
+
+// ---------------------------------------------------------------------------------------------
+// A webhook receiver
+// ---------------------------------------------------------------------------------------------
+
+/// What a [`webhook_receiver`] got: each request's headers and JSON body, in arrival order.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Value)>>>;
+
+/// A real HTTP receiver on 127.0.0.1:`port` (0 for any) that records every `POST /hook`;
+/// gives its URL and what it got.
+pub async fn webhook_receiver(port: u16) -> (String, Received) {
+    use axum::extract::State;
+    let received: Received = Received::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State(r): State<Received>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    r.lock().unwrap().push((headers, json));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("binding the webhook receiver");
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
