@@ -110,7 +110,8 @@ async fn follow_changes(target: Arc<Target>, changed: Arc<tokio::sync::Notify>) 
     let mut seq = 0;
     loop {
         if !target.has_changes() {
-            tokio::time::sleep(target.interval().max(Duration::from_millis(100))).await;
+            // Looked at again soon: the first scrape that sees the header starts the poll.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
         match target.wait_for_change(seq).await {
