@@ -145,6 +145,15 @@ fn rules_50(c: &mut Criterion) {
     assert_eq!(exprs.len(), 50);
     let (store, now) = trading_store();
     let engine = Engine::default();
+    // `PROFILE_EVALS=N` evaluates the 50 rules N times and exits, for a profiler:
+    // `valgrind --tool=callgrind --toggle-collect='*profile_evals*' <bench binary> rules_50`.
+    if let Some(n) = std::env::var("PROFILE_EVALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        profile_evals(&engine, &store, &exprs, now, n);
+        std::process::exit(0);
+    }
     for e in &exprs {
         engine
             .instant(&store, e, now)
@@ -176,6 +185,16 @@ fn rules_50(c: &mut Criterion) {
             }
         })
     });
+}
+
+/// Evaluates every expression `n` times: the span a profiler collects.
+#[inline(never)]
+fn profile_evals(engine: &Engine, store: &Store, exprs: &[Expr], now: i64, n: usize) {
+    for _ in 0..n {
+        for e in exprs {
+            std::hint::black_box(engine.instant(store, e, now).expect("evaluates"));
+        }
+    }
 }
 
 fn selector_100k(c: &mut Criterion) {

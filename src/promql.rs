@@ -135,7 +135,7 @@ fn finish_series(series: Vec<StepSeries>) -> Result<Vec<Series>, PromqlError> {
             .into_iter()
             .map(|s| Series {
                 labels: s.labels,
-                points: s.points,
+                points: s.points.into_vec(),
             })
             .collect());
     }
@@ -181,7 +181,7 @@ fn finish_series(series: Vec<StepSeries>) -> Result<Vec<Series>, PromqlError> {
                 index.insert(labels.clone(), out.len());
                 out.push(Series {
                     labels,
-                    points: s.points,
+                    points: s.points.into_vec(),
                 });
             }
         }
@@ -248,7 +248,7 @@ impl Engine {
                         let w = rv.window(&s.points, 0);
                         (!w.is_empty()).then(|| StepSeries {
                             labels: s.labels.clone(),
-                            points: w.to_vec(),
+                            points: eval::Points::from_slice(w),
                             drop_name: s.drop_name,
                         })
                     })

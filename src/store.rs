@@ -23,6 +23,7 @@
 mod index;
 pub mod matcher;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use parking_lot::RwLock;
@@ -295,41 +296,47 @@ impl Store {
 }
 
 impl Inner {
-    /// The ids of the series matching all matchers, ascending.
-    fn matching(&self, matchers: &[Matcher]) -> Vec<u32> {
-        let mut candidates: Option<Vec<u32>> = None;
+    /// The ids of the series matching all matchers, ascending; borrowed from the index when one
+    /// postings list answers the matchers.
+    fn matching(&self, matchers: &[Matcher]) -> Cow<'_, [u32]> {
+        let mut candidates: Option<Cow<'_, [u32]>> = None;
         let mut rest = Vec::new();
         for m in matchers {
             match self.postings.for_matcher(m) {
                 Some(ids) => {
                     candidates = Some(match candidates {
                         None => ids,
-                        Some(c) => index::intersect(&c, &ids),
+                        Some(c) => Cow::Owned(index::intersect(&c, &ids)),
                     });
                 }
                 None => rest.push(m),
             }
-            if candidates.as_ref().is_some_and(Vec::is_empty) {
-                return Vec::new();
+            if candidates.as_ref().is_some_and(|c| c.is_empty()) {
+                return Cow::Borrowed(&[]);
             }
         }
         let candidates = candidates.unwrap_or_else(|| {
-            (0..self.series.len() as u32)
-                .filter(|&id| self.series[id as usize].is_some())
-                .collect()
+            Cow::Owned(
+                (0..self.series.len() as u32)
+                    .filter(|&id| self.series[id as usize].is_some())
+                    .collect(),
+            )
         });
         if rest.is_empty() {
             return candidates;
         }
-        candidates
-            .into_iter()
-            .filter(|&id| {
-                let s = self.series[id as usize]
-                    .as_ref()
-                    .expect("postings name live series");
-                rest.iter().all(|m| m.matches_labels(&s.labels))
-            })
-            .collect()
+        Cow::Owned(
+            candidates
+                .iter()
+                .copied()
+                .filter(|&id| {
+                    let s = self.series[id as usize]
+                        .as_ref()
+                        .expect("postings name live series");
+                    rest.iter().all(|m| m.matches_labels(&s.labels))
+                })
+                .collect(),
+        )
     }
 }
 
@@ -342,13 +349,25 @@ impl Queryable for Store {
         visit: &mut dyn FnMut(&Labels, &[Sample]),
     ) -> Result<(), SelectError> {
         let inner = self.inner.read();
-        for id in inner.matching(matchers) {
+        for &id in inner.matching(matchers).iter() {
             let Some(s) = inner.series[id as usize].as_ref() else {
                 continue;
             };
             let live = s.live();
-            let from = live.partition_point(|x| x.t < start_ms);
-            let to = live.partition_point(|x| x.t <= end_ms);
+            let (Some(first), Some(last)) = (live.first(), live.last()) else {
+                continue;
+            };
+            // Rule windows usually cover a series' oldest or newest sample: no search then.
+            let from = if first.t >= start_ms {
+                0
+            } else {
+                live.partition_point(|x| x.t < start_ms)
+            };
+            let to = if last.t <= end_ms {
+                live.len()
+            } else {
+                live.partition_point(|x| x.t <= end_ms)
+            };
             if from < to {
                 visit(&s.labels, &live[from..to]);
             }

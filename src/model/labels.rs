@@ -40,11 +40,24 @@ impl Hasher for FxHasher {
         for c in &mut chunks {
             self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
         }
-        let rest = chunks.remainder();
+        let mut rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
+            // The remainder as a zero-padded little-endian word, read without a `memcpy` call.
+            let (mut word, mut shift) = (0u64, 0);
+            if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+                word = u64::from(u32::from_le_bytes(*four));
+                shift = 32;
+                rest = tail;
+            }
+            if let Some((two, tail)) = rest.split_first_chunk::<2>() {
+                word |= u64::from(u16::from_le_bytes(*two)) << shift;
+                shift += 16;
+                rest = tail;
+            }
+            if let Some(&b) = rest.first() {
+                word |= u64::from(b) << shift;
+            }
+            self.add(word);
         }
     }
 
@@ -61,6 +74,84 @@ impl Hasher for FxHasher {
 
 /// Builds [`FxHasher`]s for `HashMap`s keyed by labels or label hashes.
 pub type FxBuildHasher = std::hash::BuildHasherDefault<FxHasher>;
+
+/// A set of label names to keep, drop or hash by.
+pub trait NameFilter {
+    /// Whether `name` is in the set.
+    fn contains(&self, name: &str) -> bool;
+}
+
+impl<T: AsRef<str>> NameFilter for [T] {
+    fn contains(&self, name: &str) -> bool {
+        self.iter().any(|n| n.as_ref() == name)
+    }
+}
+
+impl<T: AsRef<str>, const N: usize> NameFilter for [T; N] {
+    fn contains(&self, name: &str) -> bool {
+        self.iter().any(|n| n.as_ref() == name)
+    }
+}
+
+/// Label names with a mask of their lengths, so that most names that are not in the set are
+/// told apart without comparing bytes (grouping keys of `sum by (…)` and vector matching).
+#[derive(Debug, Clone, Default)]
+pub struct NameSet {
+    names: Vec<String>,
+    /// Bit `n` (n < 63) is set when some name is `n` bytes long; bit 63 stands for longer ones.
+    lengths: u64,
+    /// Bit `b % 64` is set when some name starts with byte `b`.
+    firsts: u64,
+}
+
+impl NameSet {
+    /// The set of `names`.
+    pub fn new(names: Vec<String>) -> NameSet {
+        let mut set = NameSet {
+            names: Vec::with_capacity(names.len()),
+            lengths: 0,
+            firsts: 0,
+        };
+        for n in names {
+            set.push(n);
+        }
+        set
+    }
+
+    fn bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+
+    fn first_bit(name: &str) -> u64 {
+        name.as_bytes().first().map_or(0, |b| 1 << (b % 64))
+    }
+
+    /// The names, in the order given.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Adds a name.
+    pub fn push(&mut self, name: String) {
+        self.lengths |= Self::bit(name.len());
+        self.firsts |= Self::first_bit(&name);
+        self.names.push(name);
+    }
+}
+
+impl NameFilter for NameSet {
+    #[inline]
+    fn contains(&self, name: &str) -> bool {
+        self.lengths & Self::bit(name.len()) != 0
+            && (name.is_empty() || self.firsts & Self::first_bit(name) != 0)
+            && self.names.iter().any(|n| n == name)
+    }
+}
 
 /// The label that holds a series' metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -143,7 +234,13 @@ impl Labels {
 
     /// The metric name (`__name__`), if present.
     pub fn metric_name(&self) -> Option<&str> {
-        self.get(METRIC_NAME)
+        // Sorted, `__name__` is first unless a name starting with a capital letter precedes it.
+        match self.0.first() {
+            Some(l) if &*l.name == METRIC_NAME => Some(&l.value),
+            Some(l) if *l.name > *METRIC_NAME => None,
+            Some(_) => self.get(METRIC_NAME),
+            None => None,
+        }
     }
 
     /// The same set without `__name__`.
@@ -168,22 +265,22 @@ impl Labels {
     }
 
     /// Only the labels whose names are in `names`.
-    pub fn keep(&self, names: &[impl AsRef<str>]) -> Labels {
+    pub fn keep(&self, names: &(impl NameFilter + ?Sized)) -> Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| names.iter().any(|n| n.as_ref() == &*l.name))
+                .filter(|l| names.contains(&l.name))
                 .cloned()
                 .collect(),
         )
     }
 
     /// The labels whose names are not in `names`.
-    pub fn drop_names(&self, names: &[impl AsRef<str>]) -> Labels {
+    pub fn drop_names(&self, names: &(impl NameFilter + ?Sized)) -> Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| !names.iter().any(|n| n.as_ref() == &*l.name))
+                .filter(|l| !names.contains(&l.name))
                 .cloned()
                 .collect(),
         )
@@ -197,10 +294,10 @@ impl Labels {
     }
 
     /// A 64-bit hash of the labels named in `names` only (absent ones count as empty).
-    pub fn hash_for(&self, names: &[impl AsRef<str>]) -> u64 {
+    pub fn hash_for(&self, names: &(impl NameFilter + ?Sized)) -> u64 {
         let mut h = FxHasher::default();
         for l in self.0.iter() {
-            if names.iter().any(|n| n.as_ref() == &*l.name) {
+            if names.contains(&l.name) {
                 h.write(l.name.as_bytes());
                 h.write_u8(0xff);
                 h.write(l.value.as_bytes());
@@ -211,10 +308,10 @@ impl Labels {
     }
 
     /// A 64-bit hash of the labels not named in `names` (`__name__` included unless named).
-    pub fn hash_excluding(&self, names: &[impl AsRef<str>]) -> u64 {
+    pub fn hash_excluding(&self, names: &(impl NameFilter + ?Sized)) -> u64 {
         let mut h = FxHasher::default();
         for l in self.0.iter() {
-            if !names.iter().any(|n| n.as_ref() == &*l.name) {
+            if !names.contains(&l.name) {
                 h.write(l.name.as_bytes());
                 h.write_u8(0xff);
                 h.write(l.value.as_bytes());
@@ -225,10 +322,10 @@ impl Labels {
     }
 
     /// A 64-bit hash of the labels not named in `names`, always leaving out `__name__`.
-    pub fn hash_without(&self, names: &[impl AsRef<str>]) -> u64 {
+    pub fn hash_without(&self, names: &(impl NameFilter + ?Sized)) -> u64 {
         let mut h = FxHasher::default();
         for l in self.0.iter() {
-            if &*l.name != METRIC_NAME && !names.iter().any(|n| n.as_ref() == &*l.name) {
+            if &*l.name != METRIC_NAME && !names.contains(&l.name) {
                 h.write(l.name.as_bytes());
                 h.write_u8(0xff);
                 h.write(l.value.as_bytes());

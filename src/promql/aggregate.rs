@@ -8,7 +8,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use super::PromqlError;
 use super::eval::{Evaluator, VSample, Val, err};
 use super::functions::{format_go_float, quantile};
-use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME};
+use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME, NameFilter, NameSet};
 
 /// Kahan-Neumaier summation step, as Prometheus's `kahanSumInc`.
 pub(crate) fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -54,7 +54,7 @@ struct Group {
 /// How grouping labels are chosen.
 struct Grouping {
     without: bool,
-    names: Vec<String>,
+    names: NameSet,
     /// `by` with no label or no modifier at all: a single group.
     all: bool,
 }
@@ -126,7 +126,7 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, a: &AggregateExpr) -> Result<Va
     let grouping = Grouping {
         all: !without && names.is_empty(),
         without,
-        names,
+        names: NameSet::new(names),
     };
     let input = ev.eval_vector(&a.expr)?;
     let steps = ev.split_steps(input);
@@ -166,8 +166,7 @@ fn aggregate(
             ));
         }
     }
-    let by_name =
-        grouping.all || grouping.without || !grouping.names.iter().any(|n| n == METRIC_NAME);
+    let by_name = grouping.all || grouping.without || !grouping.names.contains(METRIC_NAME);
     let mut order: Vec<Group> = Vec::new();
     let mut index: HashMap<u64, usize, FxBuildHasher> = HashMap::default();
     for s in vec {

@@ -7,7 +7,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality, t
 
 use super::PromqlError;
 use super::eval::{Evaluator, StepSeries, VSample, Val, err};
-use crate::model::labels::{FxBuildHasher, Labels};
+use crate::model::labels::{FxBuildHasher, Labels, NameSet};
 
 /// A binary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub(crate) fn apply(op: Op, l: f64, r: f64) -> (f64, bool) {
 struct Matching<'m> {
     card: &'m VectorMatchCardinality,
     on: bool,
-    labels: Vec<String>,
+    labels: NameSet,
     include: Vec<String>,
 }
 
@@ -157,7 +157,7 @@ pub(crate) fn eval_binary(ev: &Evaluator<'_>, b: &BinaryExpr) -> Result<Val, Pro
             let matching = Matching {
                 card,
                 on,
-                labels,
+                labels: NameSet::new(labels),
                 include,
             };
             let ls = ev.split_steps(l);

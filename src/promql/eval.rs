@@ -24,11 +24,15 @@ pub(crate) struct Annotations {
     pub infos: BTreeSet<String>,
 }
 
+/// A series' points: one, inline, for an instant query (no allocation per series), more on the
+/// heap for a range query or a range vector's raw samples.
+pub(crate) type Points = smallvec::SmallVec<[Sample; 1]>;
+
 /// A series on the grid (points at step times), or a range vector's raw samples.
 #[derive(Debug, Clone)]
 pub(crate) struct StepSeries {
     pub labels: Labels,
-    pub points: Vec<Sample>,
+    pub points: Points,
     /// `__name__` is to be removed before the result leaves the engine (delayed name removal).
     pub drop_name: bool,
 }
@@ -58,8 +62,20 @@ impl RangeVal {
 
 /// The samples with `lo < t <= hi`.
 pub(crate) fn window(points: &[Sample], lo: i64, hi: i64) -> &[Sample] {
-    let a = points.partition_point(|s| s.t <= lo);
-    let b = points.partition_point(|s| s.t <= hi);
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return &[];
+    };
+    // A rule's window usually holds a series' newest sample: no search for that end then.
+    let a = if first.t > lo {
+        0
+    } else {
+        points.partition_point(|s| s.t <= lo)
+    };
+    let b = if last.t <= hi {
+        points.len()
+    } else {
+        points.partition_point(|s| s.t <= hi)
+    };
     if a < b { &points[a..b] } else { &[] }
 }
 
@@ -242,7 +258,7 @@ impl<'a> Evaluator<'a> {
         let lookback = self.lookback;
         let mut out = Vec::new();
         self.select(vs, min - lookback + 1, max, &mut |labels, samples| {
-            let mut points = Vec::new();
+            let mut points = Points::new();
             for (i, &r) in refs.iter().enumerate() {
                 let idx = samples.partition_point(|s| s.t <= r);
                 if idx == 0 {
@@ -271,7 +287,7 @@ impl<'a> Evaluator<'a> {
         let (refs, range) = self.visit_range(ms, &mut |labels, points| {
             series.push(StepSeries {
                 labels: labels.clone(),
-                points: points.to_vec(),
+                points: Points::from_slice(points),
                 drop_name: false,
             });
         })?;
@@ -299,7 +315,9 @@ impl<'a> Evaluator<'a> {
         if let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) {
             let mut scratch: Vec<Sample> = Vec::new();
             self.select(&ms.vs, min - range + 1, max, &mut |labels, samples| {
-                let points = if samples.iter().any(|s| is_stale_nan(s.f)) {
+                // Without an early exit, so that the compiler can vectorise the scan.
+                let stale = samples.iter().fold(false, |any, s| any | is_stale_nan(s.f));
+                let points = if stale {
                     scratch.clear();
                     scratch.extend(samples.iter().filter(|s| !is_stale_nan(s.f)));
                     &scratch[..]
@@ -430,7 +448,22 @@ impl<'a> Evaluator<'a> {
 
     /// Splits series on the grid into one vector per step.
     pub fn split_steps(&self, series: Vec<StepSeries>) -> Vec<Vec<VSample>> {
-        let mut steps: Vec<Vec<VSample>> = vec![Vec::new(); self.n_steps()];
+        let n = self.n_steps();
+        if n == 1 {
+            // An instant query: one element per series, its labels moved rather than shared.
+            let mut step = Vec::with_capacity(series.len());
+            for s in series {
+                if let Some(p) = s.points.first() {
+                    step.push(VSample {
+                        labels: s.labels,
+                        f: p.f,
+                        drop_name: s.drop_name,
+                    });
+                }
+            }
+            return vec![step];
+        }
+        let mut steps: Vec<Vec<VSample>> = vec![Vec::new(); n];
         for s in series {
             for p in &s.points {
                 steps[self.step_of(p.t)].push(VSample {
@@ -461,7 +494,7 @@ impl<'a> Evaluator<'a> {
                 }
                 out.push(StepSeries {
                     labels: s.labels,
-                    points: vec![Sample { t, f: s.f }],
+                    points: smallvec::smallvec![Sample { t, f: s.f }],
                     drop_name: s.drop_name,
                 });
             }
@@ -484,7 +517,7 @@ impl<'a> Evaluator<'a> {
                         index.insert(s.labels.clone(), out.len());
                         out.push(StepSeries {
                             labels: s.labels,
-                            points: vec![Sample { t, f: s.f }],
+                            points: smallvec::smallvec![Sample { t, f: s.f }],
                             drop_name: s.drop_name,
                         });
                     }

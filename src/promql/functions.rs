@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, Timelike};
 use promql_parser::parser::{Call, Expr};
 
 use super::PromqlError;
-use super::eval::{Evaluator, StepSeries, Val, err};
+use super::eval::{Evaluator, Points, StepSeries, Val, err};
 use super::{histogram, range_functions};
 use crate::model::labels::{Labels, METRIC_NAME};
 use crate::store::{Sample, matcher::anchored_regex};
@@ -429,7 +429,7 @@ fn relabelled(ev: &Evaluator<'_>, v: Vec<StepSeries>) -> Result<Val, PromqlError
 /// The series `absent()`/`absent_over_time()` return: value 1 at the steps where nothing was
 /// present.
 pub(crate) fn absent_series(ev: &Evaluator<'_>, present: &[bool], arg: &Expr) -> Vec<StepSeries> {
-    let points: Vec<Sample> = present
+    let points: Points = present
         .iter()
         .enumerate()
         .filter(|(_, p)| !**p)

@@ -6,7 +6,7 @@ use promql_parser::parser::Expr;
 
 use super::PromqlError;
 use super::aggregate::kahan_sum_inc;
-use super::eval::{Evaluator, StepSeries, Val, err, window};
+use super::eval::{Evaluator, Points, StepSeries, Val, err, window};
 use super::functions::{absent_series, format_go_float, quantile};
 use crate::model::labels::Labels;
 use crate::store::Sample;
@@ -160,6 +160,59 @@ fn variance_over_time(w: &[Sample]) -> f64 {
     (aux + c_aux) / count
 }
 
+/// A range function, resolved from its name once per call rather than per step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    Resets,
+    Changes,
+    AvgOverTime,
+    MinOverTime,
+    MaxOverTime,
+    SumOverTime,
+    CountOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    LastOverTime,
+    FirstOverTime,
+    PresentOverTime,
+    QuantileOverTime,
+}
+
+impl RangeFn {
+    fn from_name(name: &str) -> Option<RangeFn> {
+        Some(match name {
+            "rate" => RangeFn::Rate,
+            "increase" => RangeFn::Increase,
+            "delta" => RangeFn::Delta,
+            "irate" => RangeFn::Irate,
+            "idelta" => RangeFn::Idelta,
+            "deriv" => RangeFn::Deriv,
+            "predict_linear" => RangeFn::PredictLinear,
+            "resets" => RangeFn::Resets,
+            "changes" => RangeFn::Changes,
+            "avg_over_time" => RangeFn::AvgOverTime,
+            "min_over_time" => RangeFn::MinOverTime,
+            "max_over_time" => RangeFn::MaxOverTime,
+            "sum_over_time" => RangeFn::SumOverTime,
+            "count_over_time" => RangeFn::CountOverTime,
+            "stddev_over_time" => RangeFn::StddevOverTime,
+            "stdvar_over_time" => RangeFn::StdvarOverTime,
+            "last_over_time" => RangeFn::LastOverTime,
+            "first_over_time" => RangeFn::FirstOverTime,
+            "present_over_time" => RangeFn::PresentOverTime,
+            "quantile_over_time" => RangeFn::QuantileOverTime,
+            _ => return None,
+        })
+    }
+}
+
 /// Which argument holds the range vector, and whether a function is one of ours.
 fn range_arg(name: &str) -> Option<usize> {
     Some(match name {
@@ -218,6 +271,9 @@ pub(crate) fn eval_range_function(
     let counter_check = matches!(name, "rate" | "increase");
     let keep_name = matches!(name, "last_over_time" | "first_over_time");
     let param = param.as_ref();
+    let Some(func) = RangeFn::from_name(name) else {
+        return err(format!("function {name}() is not supported"));
+    };
     let mut out = Vec::new();
     if let Some(ms) = direct {
         // Straight from the store, without copying the samples out first.
@@ -225,7 +281,7 @@ pub(crate) fn eval_range_function(
         ev.visit_range(ms, &mut |labels, samples| {
             let points = series_points(
                 ev,
-                name,
+                func,
                 param,
                 counter_check,
                 labels,
@@ -248,7 +304,7 @@ pub(crate) fn eval_range_function(
     for s in rv.series.iter() {
         let points = series_points(
             ev,
-            name,
+            func,
             param,
             counter_check,
             &s.labels,
@@ -272,14 +328,14 @@ pub(crate) fn eval_range_function(
 #[allow(clippy::too_many_arguments)]
 fn series_points(
     ev: &Evaluator<'_>,
-    name: &str,
+    func: RangeFn,
     param: Option<&Vec<f64>>,
     counter_check: bool,
     labels: &Labels,
     points: &[Sample],
     refs: &[i64],
     range: i64,
-) -> Vec<Sample> {
+) -> Points {
     let n = refs.len();
     let non_counter = if counter_check {
         labels.metric_name().filter(|metric| {
@@ -290,7 +346,7 @@ fn series_points(
     } else {
         None
     };
-    let mut out = Vec::new();
+    let mut out = Points::new();
     for i in 0..n {
         let w = window(points, refs[i] - range, refs[i]);
         if w.is_empty() {
@@ -298,52 +354,51 @@ fn series_points(
         }
         let end = refs[i];
         let start = end - range;
-        let v = match name {
-            "rate" => extrapolated_rate(w, start, end, range, true, true),
-            "increase" => extrapolated_rate(w, start, end, range, true, false),
-            "delta" => extrapolated_rate(w, start, end, range, false, false),
-            "irate" => instant_value(w, true),
-            "idelta" => instant_value(w, false),
-            "deriv" => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
-            "predict_linear" => (w.len() >= 2).then(|| {
+        let v = match func {
+            RangeFn::Rate => extrapolated_rate(w, start, end, range, true, true),
+            RangeFn::Increase => extrapolated_rate(w, start, end, range, true, false),
+            RangeFn::Delta => extrapolated_rate(w, start, end, range, false, false),
+            RangeFn::Irate => instant_value(w, true),
+            RangeFn::Idelta => instant_value(w, false),
+            RangeFn::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
+            RangeFn::PredictLinear => (w.len() >= 2).then(|| {
                 let (slope, intercept) = linear_regression(w, ev.ts(i));
                 let d = param.map(|p| p[i]).unwrap_or(0.0);
                 slope * d + intercept
             }),
-            "resets" => Some(w.windows(2).filter(|p| p[1].f < p[0].f).count() as f64),
-            "changes" => Some(
+            RangeFn::Resets => Some(w.windows(2).filter(|p| p[1].f < p[0].f).count() as f64),
+            RangeFn::Changes => Some(
                 w.windows(2)
                     .filter(|p| !(p[1].f == p[0].f || (p[1].f.is_nan() && p[0].f.is_nan())))
                     .count() as f64,
             ),
-            "avg_over_time" => Some(avg_over_time(w)),
-            "min_over_time" => Some(
+            RangeFn::AvgOverTime => Some(avg_over_time(w)),
+            RangeFn::MinOverTime => Some(
                 w.iter()
                     .fold(w[0].f, |m, s| if s.f < m || m.is_nan() { s.f } else { m }),
             ),
-            "max_over_time" => Some(
+            RangeFn::MaxOverTime => Some(
                 w.iter()
                     .fold(w[0].f, |m, s| if s.f > m || m.is_nan() { s.f } else { m }),
             ),
-            "sum_over_time" => {
+            RangeFn::SumOverTime => {
                 let (mut sum, mut c) = (0.0, 0.0);
                 for s in w {
                     (sum, c) = kahan_sum_inc(s.f, sum, c);
                 }
                 Some(if sum.is_infinite() { sum } else { sum + c })
             }
-            "count_over_time" => Some(w.len() as f64),
-            "stddev_over_time" => Some(variance_over_time(w).sqrt()),
-            "stdvar_over_time" => Some(variance_over_time(w)),
-            "last_over_time" => Some(w[w.len() - 1].f),
-            "first_over_time" => Some(w[0].f),
-            "present_over_time" => Some(1.0),
-            "quantile_over_time" => {
+            RangeFn::CountOverTime => Some(w.len() as f64),
+            RangeFn::StddevOverTime => Some(variance_over_time(w).sqrt()),
+            RangeFn::StdvarOverTime => Some(variance_over_time(w)),
+            RangeFn::LastOverTime => Some(w[w.len() - 1].f),
+            RangeFn::FirstOverTime => Some(w[0].f),
+            RangeFn::PresentOverTime => Some(1.0),
+            RangeFn::QuantileOverTime => {
                 let q = param.map(|p| p[i]).unwrap_or(f64::NAN);
                 let mut vals: Vec<f64> = w.iter().map(|s| s.f).collect();
                 Some(quantile(q, &mut vals))
             }
-            _ => None,
         };
         if let Some(metric) = non_counter {
             ev.info(format!(

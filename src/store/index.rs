@@ -1,5 +1,6 @@
 //! The inverted index: for each label name and value, the sorted ids of the series that carry it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -52,15 +53,18 @@ impl Postings {
 
     /// The series a matcher that rejects the empty value selects, or `None` when the matcher
     /// accepts the empty value (it cannot narrow the candidates through postings then).
-    pub(crate) fn for_matcher(&self, m: &Matcher) -> Option<Vec<u32>> {
+    /// Borrowed from the index where one list answers it.
+    pub(crate) fn for_matcher(&self, m: &Matcher) -> Option<Cow<'_, [u32]>> {
         if m.matches_empty() {
             return None;
         }
         let Some(values) = self.by_name.get(m.name.as_str()) else {
-            return Some(Vec::new());
+            return Some(Cow::Borrowed(&[]));
         };
         if m.kind == MatchKind::Equal {
-            return Some(values.get(m.value.as_str()).cloned().unwrap_or_default());
+            return Some(Cow::Borrowed(
+                values.get(m.value.as_str()).map_or(&[][..], |ids| &ids[..]),
+            ));
         }
         let lists: Vec<&Vec<u32>> = values
             .iter()
@@ -72,17 +76,17 @@ impl Postings {
 }
 
 /// The sorted union of sorted lists.
-fn union(lists: &[&Vec<u32>]) -> Vec<u32> {
-    match lists {
-        [] => Vec::new(),
-        [one] => (*one).clone(),
+fn union<'a>(lists: &[&'a Vec<u32>]) -> Cow<'a, [u32]> {
+    Cow::Owned(match lists {
+        [] => return Cow::Borrowed(&[]),
+        [one] => return Cow::Borrowed(&one[..]),
         _ => {
             let mut all: Vec<u32> = lists.iter().flat_map(|l| l.iter().copied()).collect();
             all.sort_unstable();
             all.dedup();
             all
         }
-    }
+    })
 }
 
 /// The sorted intersection of two sorted lists.
@@ -114,6 +118,6 @@ mod tests {
     fn intersects() {
         assert_eq!(intersect(&[1, 3, 5, 7], &[3, 4, 5, 8]), vec![3, 5]);
         assert_eq!(intersect(&[], &[1]), Vec::<u32>::new());
-        assert_eq!(union(&[&vec![1, 4], &vec![2, 4]]), vec![1, 2, 4]);
+        assert_eq!(*union(&[&vec![1, 4], &vec![2, 4]]), [1, 2, 4]);
     }
 }
