@@ -1,14 +1,20 @@
 //! PromQL engine benchmarks: the 50-rule workload of `../shared/bench/` (10,000 trading series,
 //! shaped as `series.py` shapes them, 36 scrapes 5 s apart) evaluated at one instant, an
-//! instant selector over 100,000 series, and `histogram_quantile` over 10,000 buckets.
+//! instant selector over 100,000 series, and `histogram_quantile` over 10,000 buckets; and the
+//! same 50 rules through the whole rule layer (templates, alert states, `state.db`, alert log).
 //!
 //! `cargo bench --bench promql`
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tradewatch::alerts::log::AlertLog;
+use tradewatch::alerts::persist::AlertDb;
 use tradewatch::model::labels::Labels;
 use tradewatch::promql::{Engine, Expr, parse};
+use tradewatch::rules::{AlertSink, RuleFile, Rules, Settings, compile};
 use tradewatch::store::{Store, StoreOptions};
 
 const SCRAPE_MS: i64 = 5_000;
@@ -131,7 +137,8 @@ fn rule_exprs(path: &Path) -> Vec<Expr> {
         .collect()
 }
 
-fn rules_50(c: &mut Criterion) {
+/// The workload's rule file, or `None` (with a line saying so) when it is not there.
+fn rules_path() -> Option<std::path::PathBuf> {
     // `RULES_50` names the rule file when the checkout is not beside `shared/`.
     let path = match std::env::var_os("RULES_50") {
         Some(p) => std::path::PathBuf::from(p),
@@ -139,8 +146,13 @@ fn rules_50(c: &mut Criterion) {
     };
     if !path.is_file() {
         println!("skipped: the rule workload is not at {}", path.display());
-        return;
+        return None;
     }
+    Some(path)
+}
+
+fn rules_50(c: &mut Criterion) {
+    let Some(path) = rules_path() else { return };
     let exprs = rule_exprs(&path);
     assert_eq!(exprs.len(), 50);
     let (store, now) = trading_store();
@@ -197,6 +209,66 @@ fn profile_evals(engine: &Engine, store: &Store, exprs: &[Expr], now: i64, n: us
     }
 }
 
+/// Where the alerts of the whole-layer benchmark go: nowhere.
+struct Discard;
+
+impl AlertSink for Discard {
+    fn send(&self, _: Vec<tradewatch::notify::Alert>) {}
+}
+
+/// The same 50 rules through the whole rule layer: the rule file parsed and compiled as the
+/// sidecar does, every group evaluated (expressions, templates of labels and annotations, alert
+/// states, `ALERTS` and `ALERTS_FOR_STATE`, transitions written to `state.db` and the alert log).
+fn rules_50_layer(c: &mut Criterion) {
+    let Some(path) = rules_path() else { return };
+    let text = std::fs::read_to_string(&path).expect("readable rules file");
+    let file = RuleFile::parse(&text, "rules-50.yml").expect("the workload's rules load");
+    let groups = compile(&file, "rules-50.yml", Duration::from_secs(5));
+    let (store, now) = trading_store();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let rules = Rules::new(
+        groups,
+        Engine::default(),
+        Arc::new(store),
+        Settings::default(),
+        Some(AlertDb::open(&dir.path().join("state.db")).expect("state.db opens")),
+        Some(Arc::new(
+            AlertLog::open(&dir.path().join("alerts"), Duration::from_secs(86_400))
+                .expect("alert log opens"),
+        )),
+        Some(Arc::new(Discard)),
+        None,
+    );
+    let groups = rules.groups().len();
+    let evaluate_all = |now: i64| {
+        for g in 0..groups {
+            std::hint::black_box(rules.evaluate(g, now));
+        }
+    };
+    evaluate_all(now);
+    let (pending, firing) = rules.totals();
+    println!("whole layer: {pending} alerts pending, {firing} firing after the first evaluation");
+    if let Some(n) = std::env::var("PROFILE_LAYER")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        profile_layer(&evaluate_all, now, n);
+        std::process::exit(0);
+    }
+    c.bench_function("rules_50_whole_layer_10k_series", |b| {
+        b.iter(|| evaluate_all(now))
+    });
+}
+
+/// Evaluates every group `n` times: the span a profiler collects
+/// (`--toggle-collect='*profile_layer*'`).
+#[inline(never)]
+fn profile_layer(evaluate_all: &dyn Fn(i64), now: i64, n: usize) {
+    for _ in 0..n {
+        evaluate_all(now);
+    }
+}
+
 fn selector_100k(c: &mut Criterion) {
     let store = Store::new(StoreOptions::default());
     for i in 0..100_000 {
@@ -246,6 +318,7 @@ fn histogram_quantile_10k_buckets(c: &mut Criterion) {
 criterion_group!(
     benches,
     rules_50,
+    rules_50_layer,
     selector_100k,
     histogram_quantile_10k_buckets
 );

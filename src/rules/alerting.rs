@@ -2,11 +2,12 @@
 //! query: each result sample becomes an alert identified by its labels after templating, and
 //! every alert of the rule goes through the state machine of [`crate::alerts::state`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use crate::alerts::{Alert, AlertState, Fingerprint, Observation, Transition, evaluate};
 use crate::model::labels::{Labels, METRIC_NAME};
 use crate::promql::InstantSample;
+use crate::template::Value;
 use crate::template::prometheus::{AlertData, Expansion};
 
 use super::rule::AlertingRule;
@@ -56,13 +57,6 @@ pub struct TemplateEnv {
     pub expansion: Expansion,
 }
 
-fn btree(labels: &Labels) -> BTreeMap<String, String> {
-    labels
-        .iter()
-        .map(|l| (l.name.to_string(), l.value.to_string()))
-        .collect()
-}
-
 impl AlertingRule {
     /// Applies one evaluation's result `samples` at `now` (Unix milliseconds) to the rule's
     /// `alerts`, and gives the transitions, by fingerprint. With `limit` above zero, more
@@ -77,11 +71,24 @@ impl AlertingRule {
     ) -> Result<Vec<(Fingerprint, Transition)>, AlertingError> {
         let mut results: BTreeMap<Fingerprint, (Labels, BTreeMap<String, String>, f64)> =
             BTreeMap::new();
+        let external_labels = AlertData::label_map(
+            env.external_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::str(v))),
+        );
+        let external_url = Value::str(&env.external_url);
         for sample in samples {
-            let data = AlertData::new(
-                &btree(&sample.labels),
-                &env.external_labels,
-                &env.external_url,
+            // Label values are shared with the sample, not copied.
+            let labels = AlertData::label_map(
+                sample
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), Value::Str(l.value.clone()))),
+            );
+            let data = AlertData::from_values(
+                labels,
+                external_labels.clone(),
+                external_url.clone(),
                 sample.f,
             );
             let expand = |t: &crate::template::prometheus::RuleTemplate| {
@@ -113,7 +120,9 @@ impl AlertingRule {
             }
         }
         let mut transitions = Vec::new();
-        let keys: HashSet<Fingerprint> = alerts.keys().chain(results.keys()).copied().collect();
+        let mut keys: Vec<Fingerprint> = alerts.keys().chain(results.keys()).copied().collect();
+        keys.sort_unstable();
+        keys.dedup();
         for fingerprint in keys {
             let previous = alerts.remove(&fingerprint);
             let result = results.remove(&fingerprint);

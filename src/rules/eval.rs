@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use promql_parser::parser::Expr;
 
 use crate::alerts::{Fingerprint, Transition};
-use crate::model::labels::Labels;
+use crate::model::labels::{FxBuildHasher, Labels};
 use crate::promql::{Engine, InstantSample, Value};
 use crate::store::{Store, stale_nan};
 
@@ -21,7 +21,7 @@ pub struct GroupState {
     pub alerts: Vec<RuleAlerts>,
     /// The series each rule wrote at its last successful evaluation, to mark those it no longer
     /// writes as stale.
-    pub written: Vec<HashSet<Labels>>,
+    pub written: Vec<HashSet<Labels, FxBuildHasher>>,
 }
 
 /// What one evaluation of a group did.
@@ -126,7 +126,9 @@ impl Group {
         let mut out = GroupEvaluation::default();
         let mut written = keep_written.then(Vec::new);
         state.alerts.resize_with(self.rules.len(), RuleAlerts::new);
-        state.written.resize_with(self.rules.len(), HashSet::new);
+        state
+            .written
+            .resize_with(self.rules.len(), HashSet::default);
         let at = now - i64::try_from(self.query_offset.as_millis()).unwrap_or(i64::MAX);
         out.rule_durations = Vec::with_capacity(self.rules.len());
         for (i, rule) in self.rules.iter().enumerate() {
@@ -197,7 +199,8 @@ impl Group {
             };
             match written {
                 Ok(series) => {
-                    let mut now_written = HashSet::with_capacity(series.len());
+                    let mut now_written =
+                        HashSet::with_capacity_and_hasher(series.len(), FxBuildHasher::default());
                     for s in series {
                         if let Err(e) = store.append(&s.labels, s.t, s.f) {
                             out.errors.push((i, e.to_string()));

@@ -527,7 +527,7 @@ impl Rules {
                 .resize_with(runner.group.rules.len(), RuleAlerts::new);
             run.state
                 .written
-                .resize_with(runner.group.rules.len(), HashSet::new);
+                .resize_with(runner.group.rules.len(), HashSet::default);
             run.last_evaluation = prev.last_evaluation;
             run.last_written = prev.last_written;
             for (i, rule) in runner.group.rules.iter().enumerate() {

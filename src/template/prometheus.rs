@@ -65,19 +65,42 @@ impl AlertData {
         external_url: &str,
         value: f64,
     ) -> AlertData {
-        let map = |m: &BTreeMap<String, String>| {
-            Value::Map(Arc::new(Map {
-                ty: MapType::String,
-                entries: m.iter().map(|(k, v)| (k.clone(), Value::str(v))).collect(),
-            }))
-        };
+        AlertData::from_values(
+            Self::label_map(labels.iter().map(|(k, v)| (k.clone(), Value::str(v)))),
+            Self::label_map(
+                external_labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::str(v))),
+            ),
+            Value::str(external_url),
+            value,
+        )
+    }
+
+    /// A `map[string]string` of labels, from names and string values.
+    pub fn label_map(entries: impl IntoIterator<Item = (String, Value)>) -> Value {
+        Value::Map(Arc::new(Map {
+            ty: MapType::String,
+            entries: entries.into_iter().collect(),
+        }))
+    }
+
+    /// The data from values built beforehand (the external labels and URL once for many alerts):
+    /// `labels` and `external_labels` as [`AlertData::label_map`] makes them, `external_url` a
+    /// string.
+    pub fn from_values(
+        labels: Value,
+        external_labels: Value,
+        external_url: Value,
+        value: f64,
+    ) -> AlertData {
         AlertData(Value::Struct(Arc::new(Struct {
             ty: DATA_TYPE,
             pointer: false,
             fields: vec![
-                ("Labels", map(labels)),
-                ("ExternalLabels", map(external_labels)),
-                ("ExternalURL", Value::str(external_url)),
+                ("Labels", labels),
+                ("ExternalLabels", external_labels),
+                ("ExternalURL", external_url),
                 ("Value", Value::Float(value)),
             ],
         })))
