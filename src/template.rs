@@ -225,8 +225,11 @@ impl Templates {
         self
     }
 
-    /// Makes this an `html/template` set: printed values are escaped by context, HTML comments in
-    /// the template text are dropped. Applies to templates parsed afterwards.
+    /// Makes this an `html/template` set: printed values are escaped by context (HTML, attributes,
+    /// URLs, JavaScript, CSS), comments in the template text are dropped (HTML comments, and
+    /// JavaScript and CSS comments in scripts and styles), and a template whose branches or end
+    /// leave the output in an ambiguous context fails to execute with Go's `html/template` error.
+    /// Applies to templates parsed afterwards.
     pub fn html(mut self) -> Templates {
         self.html = true;
         self
@@ -270,7 +273,8 @@ impl Templates {
         }
         let mut cache = self.html_cache.lock();
         for name in self.trees.keys() {
-            cache.escaped(&self.trees, name);
+            // A template that cannot be escaped keeps its error for when it is executed.
+            let _ = cache.escaped(&self.trees, name);
         }
     }
 
@@ -313,7 +317,14 @@ impl Templates {
     ) -> Result<(), ExecError> {
         let escaped;
         let trees = if self.html && self.trees.contains_key(name) {
-            escaped = self.html_cache.lock().escaped(&self.trees, name);
+            escaped = self
+                .html_cache
+                .lock()
+                .escaped(&self.trees, name)
+                .map_err(|e| ExecError {
+                    name: name.to_string(),
+                    message: e.to_string(),
+                })?;
             &*escaped
         } else {
             &self.trees

@@ -73,6 +73,66 @@ const PIECES: &[&str] = &[
     "\">",
 ];
 
+/// Pieces of HTML documents around actions, so random texts reach every context the HTML
+/// escaper tracks: tags, attributes of each kind, scripts, styles, strings, regexps, comments.
+const HTML_PIECES: &[&str] = &[
+    "{{.a}}",
+    "{{.b}}",
+    "{{if .a}}",
+    "{{else}}",
+    "{{end}}",
+    "{{range .b}}",
+    "{{break}}",
+    "{{continue}}",
+    "{{with .a}}",
+    "{{template \"d\" .}}",
+    "{{define \"d\"}}",
+    "{{.a | html}}",
+    "{{urlquery .a}}",
+    "<a ",
+    "<p>",
+    "<script>",
+    "</script>",
+    "<style>",
+    "</style>",
+    "<title>",
+    "<script type=\"text/template\">",
+    "href=",
+    "onclick=",
+    "style=",
+    "srcset=",
+    "title=",
+    "=",
+    "\"",
+    "'",
+    "`",
+    ">",
+    "<",
+    "</",
+    "/",
+    "/*",
+    "*/",
+    "//",
+    "<!--",
+    "-->",
+    "\\",
+    "[",
+    "]",
+    "(",
+    ")",
+    "url(",
+    "?",
+    "#",
+    "&quot;",
+    "&#39;",
+    "x",
+    " ",
+    "\n",
+    "\u{2028}",
+    "+",
+    "return",
+];
+
 fn template_text() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(PIECES), 0..60).prop_map(|v| v.concat())
 }
@@ -115,6 +175,20 @@ proptest! {
                 let _ = set.execute_into(&mut out, "t", &Value::from_json(&data), None);
                 prop_assert!(out.len() <= limits().max_output);
             }
+        }
+    }
+
+    #[test]
+    fn any_html_template_escapes_or_fails_cleanly(
+        pieces in prop::collection::vec(prop::sample::select(HTML_PIECES), 0..40),
+        data in json_value(),
+    ) {
+        let text = pieces.concat();
+        let mut set = Templates::new(Funcs::default()).limits(limits()).html();
+        if set.parse("t", &text).is_ok() {
+            let mut out = String::new();
+            let _ = set.execute_into(&mut out, "t", &Value::from_json(&data), None);
+            prop_assert!(out.len() <= limits().max_output);
         }
     }
 
