@@ -371,8 +371,9 @@ fn every_panel_shows_data_for_busy_engines() {
 // ---------------------------------------------------------------------------------------------
 
 /// The demo's speed in the live test: its first 30 scenario seconds (kill switch, breaker, loss
-/// limit) pass in 10 wall-clock seconds; alert timers (`for`) and rate windows stay real time.
-const DEMO_SPEED: f64 = 3.0;
+/// limit) pass in 15 wall-clock seconds; alert timers (`for`) and rate windows stay real time,
+/// so the lost connection (32 scenario seconds) still outlasts its alert's `for: 10s` by 6 s.
+const DEMO_SPEED: f64 = 2.0;
 
 /// Panels whose queries return nothing while the demo runs, with why; each must still be empty
 /// (so the list cannot outlive its reason).
@@ -607,8 +608,36 @@ fn grafana_intervals_as_grafana_picks_them() {
     assert!(!sent[0].instant);
 }
 
+/// `text` (a Prometheus configuration) with the commented-out scrape job `job` enabled: its
+/// `# - job_name:` line and the commented lines under it.
+fn uncomment_job(text: &str, job: &str) -> String {
+    let start = format!("  # - job_name: {job}");
+    let mut inside = false;
+    let mut found = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        inside = if line == start {
+            found = true;
+            true
+        } else {
+            inside && line.starts_with("  #   ")
+        };
+        match line.strip_prefix("  # ").filter(|_| inside) {
+            Some(rest) => out.push_str(&format!("  {rest}")),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    assert!(
+        found,
+        "deploy/prometheus.yml has no commented-out job {job}"
+    );
+    out
+}
+
 /// A Prometheus server on a free port with `deploy/prometheus.yml` adapted: tradewatch at
-/// `target`, evaluation every second, the rule pack copied beside it.
+/// `target`, its commented-out job for a separate sidecar enabled at `sidecar` when given,
+/// evaluation every second, the rule pack copied beside it.
 struct Prometheus {
     process: support::Process,
     url: String,
@@ -616,7 +645,10 @@ struct Prometheus {
 }
 
 impl Prometheus {
-    async fn start(target: std::net::SocketAddr) -> Prometheus {
+    async fn start(
+        target: std::net::SocketAddr,
+        sidecar: Option<std::net::SocketAddr>,
+    ) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("rules")).unwrap();
         for path in pack::files_in("rules", ".rules.yml") {
@@ -632,6 +664,10 @@ impl Prometheus {
             attempt += 1;
             let port = support::free_port();
             let mut text = deployed.clone();
+            if let Some(sidecar) = sidecar {
+                text = uncomment_job(&text, "tradewatch-sidecar")
+                    .replace("tradewatch:9471", &sidecar.to_string());
+            }
             for (from, to) in [
                 (
                     "evaluation_interval: 5s",
@@ -834,7 +870,7 @@ async fn every_panel_shows_data_while_the_demo_runs_under_a_real_prometheus() {
     {
         panic!("the demo exited ({status})\n{}", demo.log());
     }
-    let mut prometheus = Prometheus::start(addr).await;
+    let mut prometheus = Prometheus::start(addr, None).await;
     let logs = |demo: &support::Process, prometheus: &Prometheus| {
         format!(
             "--- demo ---\n{}\n--- prometheus ---\n{}",
@@ -952,4 +988,113 @@ async fn every_panel_shows_data_while_the_demo_runs_under_a_real_prometheus() {
         "the demo exited with {status}\n{}",
         demo.log()
     );
+}
+
+/// What the demo cannot show (UNREACHABLE_IN_DEMO) shows when the roles run apart, as the
+/// systemd units and the Kubernetes pod run them: `tradewatch exporter`, a `tradewatch sidecar`
+/// scraping it, and Prometheus scraping both (deploy/prometheus.yml's `tradewatch-sidecar` job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_demo_cannot_show_shows_when_the_roles_run_apart() {
+    let test = "what_the_demo_cannot_show_shows_when_the_roles_run_apart";
+    if !support::available(test, &[&support::PROMETHEUS]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = support::Exporter::start(&dir.path().join("exporter")).await;
+    let config = dir.path().join("sidecar.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sidecar:\n  evaluation_interval: 1s\n  rule_files: ['{rules}']\n  \
+             scrape: {{interval: 1s, timeout: 1s, targets: [{{url: 'http://{exporter}/metrics', job: tradewatch}}]}}\n",
+            rules = pack::root().join("rules/trading.rules.yml").display(),
+            exporter = exporter.addr,
+        ),
+    )
+    .unwrap();
+    let sidecar = support::Exporter::start_role(
+        "sidecar",
+        &dir.path().join("sidecar"),
+        &["--config", config.to_str().unwrap()],
+    )
+    .await;
+    let prometheus = Prometheus::start(exporter.addr, Some(sidecar.addr)).await;
+    let scrape_ms = grafana_duration_ms(
+        datasources()["prometheus"]["jsonData"]["timeInterval"]
+            .as_str()
+            .unwrap(),
+    );
+    let values = BTreeMap::new();
+    for (uid, title, why) in UNREACHABLE_IN_DEMO {
+        let (path, dashboard) = dashboards()
+            .into_iter()
+            .find(|(_, d)| d["uid"] == *uid)
+            .unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            let now_s = chrono::Utc::now().timestamp_millis() as f64 / 1_000.0;
+            let mut shown = true;
+            let mut got = Vec::new();
+            for sent in sent_queries(&dashboard, now_s * 1_000.0, scrape_ms, &values)
+                .into_iter()
+                .filter(|s| s.place == format!("panel {title:?}"))
+            {
+                let series = prometheus.series(&sent, now_s).await;
+                shown &= series
+                    .iter()
+                    .any(|(_, values)| values.iter().any(|v| v.is_finite()));
+                got.push((sent.promql, series));
+            }
+            assert!(!got.is_empty(), "{uid}: no panel {title:?}");
+            if shown {
+                break;
+            }
+            assert!(
+                started.elapsed() < support::READY_DEADLINE,
+                "{}: {title} ({why}) shows nothing with the roles apart either: {got:?}\n\
+                 --- sidecar ---\n{}\n--- prometheus ---\n{}",
+                pack::relative(&path),
+                sidecar.log(),
+                prometheus.process.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// The Prometheus data source's `timeInterval` (from which Grafana derives `$__rate_interval`,
+/// four of it at least) is the scrape interval of every tradewatch job that deploy/ configures:
+/// the exporter's, a separate sidecar's (commented out in prometheus.yml) and the
+/// ServiceMonitor's endpoints. A slower scrape would leave the dashboards' rate panels empty.
+#[test]
+fn every_tradewatch_job_is_scraped_at_the_datasources_interval() {
+    let interval = datasources()["prometheus"]["jsonData"]["timeInterval"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = std::fs::read_to_string(pack::root().join("deploy/prometheus.yml")).unwrap();
+    let config: Value = yaml_serde::from_str(&uncomment_job(&text, "tradewatch-sidecar")).unwrap();
+    let global = config["global"]["scrape_interval"].as_str().unwrap_or("1m");
+    let mut jobs = Vec::new();
+    for job in config["scrape_configs"].as_array().unwrap() {
+        let name = job["job_name"].as_str().unwrap();
+        if name.starts_with("tradewatch") {
+            let every = job["scrape_interval"].as_str().unwrap_or(global);
+            assert_eq!(every, interval, "deploy/prometheus.yml: job {name}");
+            jobs.push(name);
+        }
+    }
+    assert_eq!(jobs, ["tradewatch", "tradewatch-sidecar"]);
+    let monitor: Value = yaml_serde::from_str(
+        &std::fs::read_to_string(pack::root().join("deploy/kubernetes/servicemonitor.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    for endpoint in monitor["spec"]["endpoints"].as_array().unwrap() {
+        assert_eq!(
+            endpoint["interval"], interval,
+            "servicemonitor.yaml: port {}",
+            endpoint["port"]
+        );
+    }
 }
