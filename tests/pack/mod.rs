@@ -40,8 +40,10 @@ pub fn relative(path: &Path) -> String {
 /// Self-metrics of DESIGN §4 that the sidecar and notifier register (besides the exporter's,
 /// which `Telemetry` registers and are read from it), with their types.
 const SIDECAR_SELF_METRICS: &[(&str, MetricType)] = &[
-    // Like Prometheus's prometheus_rule_group_last_duration_seconds: the last evaluation's.
-    ("tradewatch_rule_group_duration_seconds", MetricType::Gauge),
+    (
+        "tradewatch_rule_group_duration_seconds",
+        MetricType::Histogram,
+    ),
     (
         "tradewatch_rule_group_last_evaluation_timestamp_seconds",
         MetricType::Gauge,
