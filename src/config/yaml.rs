@@ -97,6 +97,18 @@ pub struct Spans {
     nodes: HashMap<Vec<PathSeg>, NodeSpan>,
     /// Scalar values by position: their text and character range, for [`parse_recovering`].
     scalars: HashMap<Location, Scalar>,
+    /// Mapping keys written twice in one mapping, in the order found.
+    duplicates: Vec<DuplicateKey>,
+}
+
+/// A mapping key written a second time in the same mapping.
+#[derive(Debug, Clone)]
+struct DuplicateKey {
+    key: String,
+    /// Where the second one is.
+    at: Location,
+    /// The line of the first one.
+    first_line: usize,
 }
 
 /// A scalar value as written: its text after unquoting and its range in characters.
@@ -121,7 +133,23 @@ impl Spans {
         Spans {
             nodes: builder.nodes,
             scalars: builder.scalars,
+            duplicates: builder.duplicates,
         }
+    }
+
+    /// The first mapping key written twice in one mapping, as go-yaml's strict decoding (which
+    /// Prometheus and Alertmanager use) reports it.
+    fn duplicate_key_error(&self, origin: &str) -> Option<YamlError> {
+        self.duplicates.first().map(|d| {
+            YamlError(Diagnostic {
+                origin: origin.to_owned(),
+                location: Some(d.at),
+                message: format!(
+                    "mapping key {:?} already defined at line {}",
+                    d.key, d.first_line
+                ),
+            })
+        })
     }
 
     /// The spans of the node at exactly `path`.
@@ -161,10 +189,11 @@ pub struct Document<T> {
 /// A syntax or type error comes back as one `origin:line:col: message`.
 pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<Document<T>, YamlError> {
     let value = yaml_serde::from_str(text).map_err(|error| convert_error(&error, origin))?;
-    Ok(Document {
-        value,
-        spans: Spans::build(text),
-    })
+    let spans = Spans::build(text);
+    if let Some(error) = spans.duplicate_key_error(origin) {
+        return Err(error);
+    }
+    Ok(Document { value, spans })
 }
 
 /// Most scalar errors [`parse_recovering`] reports before it gives up on the file.
@@ -189,6 +218,9 @@ pub fn parse_recovering<T: DeserializeOwned>(
         let error = match yaml_serde::from_str::<T>(&text) {
             Ok(value) => {
                 let spans = spans.unwrap_or_else(|| Spans::build(&text));
+                if let Some(error) = spans.duplicate_key_error(origin) {
+                    return Err(error);
+                }
                 return Ok((Document { value, spans }, recovered));
             }
             Err(error) => convert_error(&error, origin),
@@ -270,6 +302,7 @@ enum Frame {
 struct SpanBuilder {
     nodes: HashMap<Vec<PathSeg>, NodeSpan>,
     scalars: HashMap<Location, Scalar>,
+    duplicates: Vec<DuplicateKey>,
     /// Path of the innermost open container.
     path: Vec<PathSeg>,
     frames: Vec<Frame>,
@@ -360,9 +393,26 @@ impl SpanBuilder {
         if let Some(seg) = seg {
             self.path.push(seg);
         }
-        self.nodes
-            .entry(self.path.clone())
-            .or_insert(NodeSpan { key, value: at });
+        match self.nodes.entry(self.path.clone()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(NodeSpan { key, value: at });
+            }
+            std::collections::hash_map::Entry::Occupied(first) => {
+                // The same key again in one mapping (`<<` merges may repeat; keys that are not
+                // scalars all share the empty name and are not compared).
+                if let (Some(PathSeg::Key(name)), Some(key_at), Some(first_at)) =
+                    (self.path.last(), key, first.get().key)
+                    && !name.is_empty()
+                    && name != "<<"
+                {
+                    self.duplicates.push(DuplicateKey {
+                        key: name.clone(),
+                        at: key_at,
+                        first_line: first_at.line,
+                    });
+                }
+            }
+        }
         if let Event::Scalar(text, ..) = event {
             self.scalars.insert(
                 at,
@@ -407,6 +457,19 @@ mod tests {
 
     fn path(segs: &[&dyn Fn() -> PathSeg]) -> Vec<PathSeg> {
         segs.iter().map(|f| f()).collect()
+    }
+
+    #[test]
+    fn a_key_written_twice_in_one_mapping_is_refused_as_go_yaml_refuses_it() {
+        let text = "a:\n  x: 1\n  y: 2\n  x: 3\nb: [{x: 1}, {x: 2}]\n";
+        let err = parse::<serde_json::Value>(text, "f.yml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.yml:4:3: mapping key \"x\" already defined at line 2"
+        );
+        // The same key in different mappings, or in items of a sequence, is no duplicate.
+        let ok = "a: {x: 1}\nb: {x: 1}\nc: [{x: 1}, {x: 2}]\n";
+        assert!(parse::<serde_json::Value>(ok, "f.yml").is_ok());
     }
 
     #[test]
