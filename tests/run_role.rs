@@ -296,6 +296,66 @@ async fn a_sidecar_scraping_an_exporter_fires_the_same_alert() {
     );
 }
 
+/// `run` reads its own exporter in-process: a `sidecar.remote` section would be silently unused,
+/// so it is refused at start, and a reload that adds it is refused with the old set kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_refuses_a_remote_data_source_at_start_and_on_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let remote = "  remote: {url: 'http://127.0.0.1:9/'}\n";
+    let config = write_config(dir.path(), remote);
+    let out = std::process::Command::new(support::BIN)
+        .args([
+            "run",
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env_remove("TRADEWATCH_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "run started with sidecar.remote: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "sidecar.remote is set, but `tradewatch run` evaluates rules on its own exporter"
+        ),
+        "{stderr}"
+    );
+
+    let config = write_config(dir.path(), "");
+    let run = Exporter::start_role("run", &data, &["--config", &config]).await;
+    std::fs::write(
+        &config,
+        format!("{}{remote}", std::fs::read_to_string(&config).unwrap()),
+    )
+    .unwrap();
+    let r = run
+        .client()
+        .post(run.url("/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("remote mode is for `tradewatch sidecar`"),
+        "{body}"
+    );
+    let rules = get_json(&run, "/api/v1/rules").await;
+    assert_eq!(
+        rules["data"]["groups"][0]["name"], "risk",
+        "the old rules keep running"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_with_a_broken_rule_file_changes_nothing_and_a_good_one_keeps_alerts() {
     let dir = tempfile::tempdir().unwrap();

@@ -238,6 +238,9 @@ fn escalation_rules(
     })
 }
 
+/// Why `run` refuses `sidecar.remote`.
+const RUN_WITH_REMOTE: &str = "sidecar.remote is set, but `tradewatch run` evaluates rules on its own exporter, in-process; remote mode is for `tradewatch sidecar` (remove sidecar.remote, or run `tradewatch exporter` and `tradewatch sidecar` apart)";
+
 /// Where the sidecar's data comes from.
 pub enum DataSource {
     /// `sidecar.scrape.targets`.
@@ -336,6 +339,8 @@ pub struct SidecarParts {
     pub writer: Option<Arc<RemoteWriter>>,
     /// The remote query client, in remote mode (a reload's rules evaluate on it too).
     remote_client: Option<Arc<QueryClient>>,
+    /// `sidecar.remote` as started: a reload that changes it is refused (a restart applies it).
+    remote_config: Option<RemoteConfig>,
     forwarder: Option<Arc<Forwarder>>,
     /// The notifier, when `notifier` names a routing file.
     pub notifier: Option<Arc<Notifier>>,
@@ -353,7 +358,16 @@ impl SidecarParts {
         telemetry: Arc<Telemetry>,
         source: DataSource,
     ) -> Result<SidecarParts, RoleError> {
+        if matches!(source, DataSource::Local { .. }) && config.sidecar.remote.is_some() {
+            return Err(RoleError::Rules {
+                message: RUN_WITH_REMOTE.into(),
+            });
+        }
         let groups = load_groups(config)?;
+        let remote_config = match &source {
+            DataSource::Remote(remote) => Some(remote.clone()),
+            _ => None,
+        };
         let remote = match &source {
             DataSource::Remote(remote) => {
                 check_remote_write(&groups, remote)?;
@@ -505,6 +519,7 @@ impl SidecarParts {
             local,
             writer,
             remote_client,
+            remote_config,
             forwarder,
             notifier,
             notifier_task,
@@ -515,9 +530,18 @@ impl SidecarParts {
     /// Reloads rule files and the routing file of `config` together: everything is loaded and
     /// checked first, and nothing changes unless all of it is valid. Alert states carry over
     /// (by rule), silences, the notification log and the outbox stay. Settings that only a
-    /// restart applies (listener, data directory, scrape targets, Alertmanagers, adding or
-    /// removing the notifier) are named in the error when they changed.
+    /// restart applies (listener, data directory, scrape targets, `sidecar.remote`,
+    /// Alertmanagers, adding or removing the notifier) are named in the error when they changed.
     pub async fn reload(&mut self, config: &Config, external_url: &str) -> Result<(), RoleError> {
+        if config.sidecar.remote != self.remote_config {
+            let message = if self.local.is_some() {
+                RUN_WITH_REMOTE.into()
+            } else {
+                "sidecar.remote changed: switching the data source or its API needs a restart"
+                    .into()
+            };
+            return Err(RoleError::Rules { message });
+        }
         let groups = load_groups(config)?;
         let filter =
             crate::scrape::filter::SeriesFilter::for_rules(&groups, &config.sidecar.store.keep)
