@@ -37,6 +37,9 @@ pub struct Telemetry {
     outbox_oldest: Arc<Family>,
     reload_successful: Arc<Family>,
     reload_success_timestamp: Arc<Family>,
+    remote_write_samples: Arc<Family>,
+    remote_write_retries: Arc<Family>,
+    remote_write_queue: Arc<Family>,
     process: ProcessFamilies,
 }
 
@@ -194,6 +197,21 @@ impl Telemetry {
                 "tradewatch_config_last_reload_success_timestamp_seconds",
                 Gauge,
                 "When the configuration was last loaded successfully.",
+            ),
+            remote_write_samples: reg(
+                "tradewatch_remote_write_samples",
+                Counter,
+                "Samples of recording rules and ALERTS sent by remote write, by outcome (sent, dropped).",
+            ),
+            remote_write_retries: reg(
+                "tradewatch_remote_write_retries",
+                Counter,
+                "Remote-write requests that failed and were retried.",
+            ),
+            remote_write_queue: reg(
+                "tradewatch_remote_write_queue_samples",
+                Gauge,
+                "Samples waiting in the remote-write queue.",
             ),
             process: ProcessFamilies {
                 cpu: reg(
@@ -405,6 +423,28 @@ impl Telemetry {
             .get_or_create(&labels)
             .expect("no limits")
             .set(oldest_age_seconds);
+    }
+
+    /// Counts `n` samples of remote write by `outcome` (`sent`, `dropped`).
+    pub fn remote_write_samples(&self, outcome: &str, n: u64) {
+        add(
+            &self.remote_write_samples,
+            &label("outcome", outcome),
+            n as f64,
+        );
+    }
+
+    /// Counts a remote-write request that failed and will be retried.
+    pub fn remote_write_retry(&self) {
+        add(&self.remote_write_retries, "", 1.0);
+    }
+
+    /// Sets how many samples wait in the remote-write queue.
+    pub fn remote_write_queue(&self, samples: usize) {
+        self.remote_write_queue
+            .get_or_create("")
+            .expect("no limits")
+            .set(samples as f64);
     }
 
     /// Records the outcome of loading the configuration at `at_secs` (start or reload).

@@ -296,6 +296,15 @@ async fn rules_evaluate_on_prometheus_and_write_back_by_remote_write() {
         .await;
     assert_eq!(for_state.len(), 1, "{for_state:?}");
     assert!(for_state[0].1 > 1.6e9, "activeAt in seconds: {for_state:?}");
+    let sent = self_metric(
+        &sidecar,
+        "tradewatch_remote_write_samples_total{outcome=\"sent\"}",
+    )
+    .await;
+    assert!(
+        sent >= 3.0,
+        "recorded, ALERTS and ALERTS_FOR_STATE samples counted: {sent}"
+    );
 
     // Prometheus goes away: every rule's evaluation fails with the transport error.
     let status = prometheus.process.terminate(Duration::from_secs(30)).await;
@@ -320,6 +329,23 @@ async fn rules_evaluate_on_prometheus_and_write_back_by_remote_write() {
             .await
             .is_some()
     );
+}
+
+/// The value of one self-metric line of the sidecar's `/metrics` (0 when absent).
+async fn self_metric(process: &Exporter, series: &str) -> f64 {
+    let text = process
+        .client()
+        .get(process.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use super::{Auth, RemoteError, chain};
 use crate::model::labels::Labels;
 use crate::promql::InstantSample;
 use crate::rules::SampleSink;
+use crate::telemetry::Telemetry;
 
 /// Samples queued before the oldest are dropped.
 pub const QUEUE_CAPACITY: usize = 100_000;
@@ -111,11 +112,36 @@ struct Shared {
     queue: Mutex<VecDeque<InstantSample>>,
     ready: Notify,
     stats: Mutex<WriteStats>,
+    /// Where the counts also go, as `tradewatch_remote_write_*` self-metrics.
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Shared {
-    fn count(&self, f: impl FnOnce(&mut WriteStats)) {
-        f(&mut self.stats.lock().expect("stats lock"));
+    fn sent(&self, n: u64) {
+        self.stats.lock().expect("stats lock").sent += n;
+        if let Some(t) = &self.telemetry {
+            t.remote_write_samples("sent", n);
+        }
+    }
+
+    fn dropped(&self, n: u64) {
+        self.stats.lock().expect("stats lock").dropped += n;
+        if let Some(t) = &self.telemetry {
+            t.remote_write_samples("dropped", n);
+        }
+    }
+
+    fn retried(&self) {
+        self.stats.lock().expect("stats lock").retries += 1;
+        if let Some(t) = &self.telemetry {
+            t.remote_write_retry();
+        }
+    }
+
+    fn queued(&self, len: usize) {
+        if let Some(t) = &self.telemetry {
+            t.remote_write_queue(len);
+        }
     }
 }
 
@@ -143,9 +169,14 @@ enum Sent {
 }
 
 impl RemoteWriter {
-    /// Starts a writer to `url` with `auth`, each request bounded by `timeout`. Must be called
-    /// within a tokio runtime.
-    pub fn start(url: &str, auth: Auth, timeout: Duration) -> Result<RemoteWriter, RemoteError> {
+    /// Starts a writer to `url` with `auth`, each request bounded by `timeout`, counting what
+    /// it does in `telemetry` when given. Must be called within a tokio runtime.
+    pub fn start(
+        url: &str,
+        auth: Auth,
+        timeout: Duration,
+        telemetry: Option<Arc<Telemetry>>,
+    ) -> Result<RemoteWriter, RemoteError> {
         let url = reqwest::Url::parse(url).map_err(|e| RemoteError::Url {
             url: url.to_owned(),
             reason: e.to_string(),
@@ -159,6 +190,7 @@ impl RemoteWriter {
             queue: Mutex::new(VecDeque::new()),
             ready: Notify::new(),
             stats: Mutex::new(WriteStats::default()),
+            telemetry,
         });
         let (stop, stopped) = watch::channel(false);
         let endpoint = Endpoint { url, client, auth };
@@ -188,8 +220,9 @@ impl RemoteWriter {
             .is_err()
         {
             task.abort();
-            let left = self.shared.queue.lock().expect("queue lock").len();
-            self.shared.count(|s| s.dropped += left as u64);
+            let left = std::mem::take(&mut *self.shared.queue.lock().expect("queue lock")).len();
+            self.shared.dropped(left as u64);
+            self.shared.queued(0);
             tracing::warn!(dropped = left, "Remote write stopped with samples unsent.");
         }
         let stats = self.stats();
@@ -207,10 +240,12 @@ impl SampleSink for RemoteWriter {
         let mut queue = self.shared.queue.lock().expect("queue lock");
         queue.extend(samples);
         let over = queue.len().saturating_sub(QUEUE_CAPACITY);
+        queue.drain(..over);
+        let len = queue.len();
+        drop(queue);
+        self.shared.queued(len);
         if over > 0 {
-            queue.drain(..over);
-            drop(queue);
-            self.shared.count(|s| s.dropped += over as u64);
+            self.shared.dropped(over as u64);
             tracing::warn!(
                 dropped = over,
                 "Remote write queue full; dropped the oldest samples."
@@ -225,7 +260,9 @@ async fn run(shared: Arc<Shared>, endpoint: Endpoint, mut stopped: watch::Receiv
         let batch: Vec<InstantSample> = {
             let mut queue = shared.queue.lock().expect("queue lock");
             let n = queue.len().min(MAX_SAMPLES_PER_SEND);
-            queue.drain(..n).collect()
+            let batch = queue.drain(..n).collect();
+            shared.queued(queue.len());
+            batch
         };
         if batch.is_empty() {
             if *stopped.borrow() {
@@ -240,7 +277,7 @@ async fn run(shared: Arc<Shared>, endpoint: Endpoint, mut stopped: watch::Receiv
         let body = match snap::raw::Encoder::new().compress_vec(&encode(&batch)) {
             Ok(body) => body,
             Err(e) => {
-                shared.count(|s| s.dropped += batch.len() as u64);
+                shared.dropped(batch.len() as u64);
                 tracing::error!(error = %e, "Remote write batch could not be compressed.");
                 continue;
             }
@@ -250,21 +287,21 @@ async fn run(shared: Arc<Shared>, endpoint: Endpoint, mut stopped: watch::Receiv
         loop {
             match send(&endpoint, body.clone()).await {
                 Sent::Accepted => {
-                    shared.count(|s| s.sent += n);
+                    shared.sent(n);
                     break;
                 }
                 Sent::Refused(why) => {
-                    shared.count(|s| s.dropped += n);
+                    shared.dropped(n);
                     tracing::warn!(dropped = n, error = %why, "Remote write refused a batch; dropped.");
                     break;
                 }
                 Sent::Retry(why, after) => {
                     if *stopped.borrow() {
-                        shared.count(|s| s.dropped += n);
+                        shared.dropped(n);
                         tracing::warn!(dropped = n, error = %why, "Remote write failed at shutdown; dropped.");
                         break;
                     }
-                    shared.count(|s| s.retries += 1);
+                    shared.retried();
                     let wait = after.unwrap_or(backoff).min(MAX_BACKOFF);
                     tracing::warn!(samples = n, error = %why, retry_in_ms = wait.as_millis() as u64, "Remote write failed; will retry.");
                     tokio::select! {
@@ -542,7 +579,14 @@ mod tests {
     async fn the_writer_retries_5xx_and_429_and_drops_what_a_4xx_refuses() {
         let receiver = Receiver::start(&[503, 429, 204, 400]).await;
         let auth = Auth::Bearer(crate::config::Secret::new("s3cret"));
-        let writer = RemoteWriter::start(&receiver.url, auth, Duration::from_secs(5)).unwrap();
+        let telemetry = Arc::new(Telemetry::new());
+        let writer = RemoteWriter::start(
+            &receiver.url,
+            auth,
+            Duration::from_secs(5),
+            Some(telemetry.clone()),
+        )
+        .unwrap();
         let alert = s(&[("__name__", "ALERTS"), ("alertname", "X")], 1_000, 1.0);
         writer.send(vec![alert.clone()]);
         let stats = until(&writer, |s| s.sent == 1).await;
@@ -572,6 +616,17 @@ mod tests {
         assert_eq!((stats.sent, stats.dropped, stats.retries), (1, 1, 2));
         assert_eq!(receiver.requests.lock().unwrap().len(), 4);
         assert!(receiver.replies.lock().unwrap().is_empty());
+        let text = telemetry
+            .self_registry()
+            .encode(crate::exporter::encode::Format::Text);
+        for line in [
+            "tradewatch_remote_write_samples_total{outcome=\"sent\"} 1.0",
+            "tradewatch_remote_write_samples_total{outcome=\"dropped\"} 1.0",
+            "tradewatch_remote_write_retries_total 2.0",
+            "tradewatch_remote_write_queue_samples 0.0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
         writer.stop().await;
         receiver.server.abort();
     }
@@ -580,7 +635,7 @@ mod tests {
     async fn batches_hold_at_most_max_samples_per_send() {
         let receiver = Receiver::start(&[]).await;
         let writer =
-            RemoteWriter::start(&receiver.url, Auth::None, Duration::from_secs(5)).unwrap();
+            RemoteWriter::start(&receiver.url, Auth::None, Duration::from_secs(5), None).unwrap();
         let samples: Vec<InstantSample> = (0..MAX_SAMPLES_PER_SEND as i64 + 1)
             .map(|i| s(&[("__name__", "x")], i + 1, 1.0))
             .collect();

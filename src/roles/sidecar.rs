@@ -301,6 +301,7 @@ pub fn check_remote_write(groups: &[Group], remote: &RemoteConfig) -> Result<(),
 /// The remote query client and, with `write_url`, the remote writer.
 fn start_remote(
     remote: &RemoteConfig,
+    telemetry: &Arc<Telemetry>,
 ) -> Result<(Arc<QueryClient>, Option<Arc<RemoteWriter>>), RoleError> {
     let err = |e: crate::remote::RemoteError| RoleError::Rules {
         message: format!("sidecar.remote: {e}"),
@@ -310,7 +311,13 @@ fn start_remote(
         Some(url) => {
             let auth = Auth::load(&remote.auth).map_err(|e| err(e.into()))?;
             Some(Arc::new(
-                RemoteWriter::start(url, auth, remote.timeout.as_duration()).map_err(err)?,
+                RemoteWriter::start(
+                    url,
+                    auth,
+                    remote.timeout.as_duration(),
+                    Some(telemetry.clone()),
+                )
+                .map_err(err)?,
             ))
         }
         None => None,
@@ -371,7 +378,7 @@ impl SidecarParts {
         let remote = match &source {
             DataSource::Remote(remote) => {
                 check_remote_write(&groups, remote)?;
-                Some(start_remote(remote)?)
+                Some(start_remote(remote, &telemetry)?)
             }
             _ => None,
         };
