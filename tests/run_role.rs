@@ -444,6 +444,23 @@ async fn a_reload_with_a_broken_rule_file_changes_nothing_and_a_good_one_keeps_a
         kept["activeAt"], alert["activeAt"],
         "the alert carries over the reload"
     );
+    firing(&run, "TradingKillSwitchSeen", Duration::from_secs(5))
+        .await
+        .expect("the added rule fires");
+    let saved = |name: &str| {
+        let db = rusqlite::Connection::open(data.join("state.db")).unwrap();
+        db.query_row(
+            "SELECT count(*) FROM alert_states WHERE rule_key LIKE ?1",
+            [format!("%{name}%")],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+    let started = Instant::now();
+    while saved("TradingKillSwitchSeen") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "never saved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // SIGHUP does the same.
     std::fs::write(&rules_file, &good).unwrap();
@@ -465,6 +482,16 @@ async fn a_reload_with_a_broken_rule_file_changes_nothing_and_a_good_one_keeps_a
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The removed rule's saved state goes with it; the kept rule's stays.
+    let started = Instant::now();
+    while saved("TradingKillSwitchSeen") != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the removed rule's rows stay in state.db"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(saved("TradingKillSwitchActive"), 1);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! back at start so a firing alert stays firing with its `activeAt` and a pending one resumes its
 //! timer (DESIGN §2).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -152,7 +152,10 @@ impl AlertDb {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         for change in changes {
             match change {
                 Change::Put(saved) => {
@@ -192,6 +195,42 @@ impl AlertDb {
         )
         .map_err(err)?;
         tx.commit().map_err(err)
+    }
+
+    /// Deletes the saved alerts of every rule not in `rule_keys` and the evaluation times of
+    /// every group not in `group_keys`, in one transaction: what a reload or a restart left
+    /// behind when it removed rules or groups. Gives how many rows went.
+    pub fn prune(
+        &mut self,
+        rule_keys: &HashSet<&str>,
+        group_keys: &HashSet<&str>,
+    ) -> Result<usize, StateDbError> {
+        let path = self.path.clone();
+        let err = |source| StateDbError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut removed = 0;
+        for (table, column, keep) in [
+            ("alert_states", "rule_key", rule_keys),
+            ("rule_groups", "group_key", group_keys),
+        ] {
+            let present: Vec<String> = tx
+                .prepare(&format!("SELECT DISTINCT {column} FROM {table}"))
+                .and_then(|mut stmt| stmt.query_map([], |r| r.get(0)).and_then(Iterator::collect))
+                .map_err(err)?;
+            for key in present.iter().filter(|k| !keep.contains(k.as_str())) {
+                removed += tx
+                    .execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), [key])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(removed)
     }
 
     /// When the group last evaluated before this start, if it ever did.
@@ -326,5 +365,48 @@ mod tests {
         )
         .unwrap();
         assert!(db.load().unwrap().is_empty());
+    }
+
+    #[test]
+    fn pruning_removes_exactly_the_rows_of_rules_and_groups_no_longer_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = AlertDb::open(&dir.path().join("state.db")).unwrap();
+        let alert = |rule: &str, fingerprint: u64| SavedAlert {
+            rule_key: rule_key("a.yml", "g", rule, 0),
+            fingerprint,
+            labels: BTreeMap::from([("alertname".into(), rule.into())]),
+            annotations: BTreeMap::new(),
+            alert: Alert {
+                state: AlertState::Firing,
+                value: 1.0,
+                active_at: 1_000,
+                fired_at: Some(1_000),
+                resolved_at: None,
+                keep_firing_since: None,
+            },
+        };
+        let (kept, gone) = (alert("Kept", 1), alert("Gone", 2));
+        db.write(
+            "a.yml;g",
+            2_000,
+            &[
+                Change::Put(kept.clone()),
+                Change::Put(gone.clone()),
+                Change::Put(alert("Gone", 3)),
+            ],
+        )
+        .unwrap();
+        db.write("a.yml;old", 2_000, &[]).unwrap();
+        let rules = HashSet::from([kept.rule_key.as_str()]);
+        let groups = HashSet::from(["a.yml;g"]);
+        assert_eq!(db.prune(&rules, &groups).unwrap(), 3);
+        assert_eq!(db.load().unwrap(), vec![kept.clone()]);
+        assert_eq!(db.last_evaluation("a.yml;g").unwrap(), Some(2_000));
+        assert_eq!(db.last_evaluation("a.yml;old").unwrap(), None);
+        assert_eq!(
+            db.prune(&rules, &groups).unwrap(),
+            0,
+            "nothing left to prune"
+        );
     }
 }

@@ -459,12 +459,22 @@ impl SidecarParts {
         let rules = Arc::new(rules);
         let restored = {
             let rules = rules.clone();
-            tokio::task::spawn_blocking(move || rules.restore(now_ms()))
-                .await
-                .expect("restore does not panic")
-                .map_err(|e| RoleError::State {
-                    message: e.to_string(),
-                })?
+            tokio::task::spawn_blocking(move || {
+                let restored = rules.restore(now_ms())?;
+                let pruned = rules.prune_saved()?;
+                if pruned > 0 {
+                    tracing::info!(
+                        rows = pruned,
+                        "Removed the saved state of rules no longer loaded."
+                    );
+                }
+                Ok::<_, crate::alerts::persist::StateDbError>(restored)
+            })
+            .await
+            .expect("restore does not panic")
+            .map_err(|e| RoleError::State {
+                message: e.to_string(),
+            })?
         };
         tracing::info!(groups = group_count, restored, "Rules loaded.");
         let handle = RulesHandle::new(rules.clone());
@@ -606,8 +616,16 @@ impl SidecarParts {
         let carried = rules.adopt(&old);
         // The old loops finish their evaluation in flight before the new ones start.
         let tasks = std::mem::replace(&mut self.tasks, rules.start());
-        self.rules.replace(rules);
+        self.rules.replace(rules.clone());
         tasks.stop().await;
+        // After the old loops stopped: none of them writes a removed rule's row again.
+        match rules.prune_saved() {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "Removed the saved state of rules no longer loaded."),
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not remove the saved state of rules no longer loaded.")
+            }
+        }
         if let (Some(n), Some((am, channels, escalations))) = (&self.notifier, notifier) {
             n.set_escalations(escalations);
             n.reload(am, channels, chrono::Utc::now());

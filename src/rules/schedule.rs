@@ -509,6 +509,22 @@ impl Rules {
         Ok(restored)
     }
 
+    /// Deletes from `state.db` what belongs to no loaded rule or group (left by a reload or a
+    /// restart that removed them), so a rule added back later starts afresh instead of reviving
+    /// alerts from long ago. Gives how many rows went.
+    pub fn prune_saved(&self) -> Result<usize, StateDbError> {
+        let Some(db) = &self.db else { return Ok(0) };
+        let rule_keys: HashSet<&str> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.rule_keys.iter().flatten().map(String::as_str))
+            .collect();
+        let group_keys: HashSet<&str> = self.groups.iter().map(|g| g.key.as_str()).collect();
+        db.lock()
+            .expect("state db lock")
+            .prune(&rule_keys, &group_keys)
+    }
+
     /// Takes over the state of `old` after a reload: each alerting rule that keeps its key
     /// (file, group, name, position among same-named rules) keeps its alerts, their persisted
     /// state and when they were last sent; each recording rule that keeps its group and name
