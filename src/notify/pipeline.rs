@@ -24,7 +24,7 @@ use super::email::{
 use super::escalate::{Escalated, EscalationRule};
 use super::outbox::{
     Attempt, Channels, Deliver, Fallback, IntegrationKind, IntegrationRef, Item, NotificationEvent,
-    Outbox, OutboxError, OutboxSettings, Sender,
+    Outbox, OutboxError, OutboxSettings, Sender, write_transaction,
 };
 use super::silence::Silences;
 use super::webhook::{Webhook, WebhookAuth, WebhookTarget};
@@ -413,7 +413,7 @@ impl Notifier {
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<NotificationEvent>, NotifierError>, rusqlite::Error> {
         let mut conn = self.db.lock().expect("db lock");
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let mut events = Vec::new();
         for flush in flushes {
             for delivery in &flush.deliveries {
@@ -745,7 +745,7 @@ impl Notifier {
         }?;
         let mut conn = self.db.lock().expect("db lock");
         let mut write = || -> Result<(), rusqlite::Error> {
-            let tx = conn.transaction()?;
+            let tx = write_transaction(&mut conn)?;
             for ack in &acks {
                 tx.execute(
                     "INSERT OR REPLACE INTO notifier_acks (fingerprint, ack) VALUES (?1, ?2)",
