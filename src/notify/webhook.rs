@@ -285,6 +285,20 @@ impl Webhook {
         }
     }
 
+    /// The request body for `n` as a person reads it (`notify template render`): the body
+    /// template's output as it is, or Alertmanager's JSON payload indented, fields in the order
+    /// they are sent.
+    pub fn render(&self, n: &Notification) -> Result<String, WebhookError> {
+        if self.body.is_some() {
+            return Ok(String::from_utf8_lossy(&self.body(n)?).into_owned());
+        }
+        let (alerts, truncated) = truncate(&n.alerts, self.target.max_alerts);
+        let data = template_data(n, alerts, &self.external_url);
+        let message = WebhookMessage::from_data(&data, &n.group_key, truncated);
+        Ok(serde_json::to_string_pretty(&message)
+            .unwrap_or_else(|e| unreachable!("a message of strings serializes: {e}")))
+    }
+
     /// POSTs `n`, signed at `now` when a secret is configured.
     pub async fn send(&self, n: &Notification, now: DateTime<Utc>) -> WebhookOutcome {
         let body = match self.body(n) {
