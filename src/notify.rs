@@ -16,6 +16,7 @@
 //! - [`sample`]: a sample notification to try a receiver (`notify test`, `notify template render`).
 
 pub mod ack;
+pub mod action;
 pub mod config;
 pub mod dispatch;
 pub mod email;

@@ -144,9 +144,14 @@ impl ReceiverChannels {
         am.receivers = vec![found];
         let templates =
             notification_templates(&am).map_err(|e| SampleError::Routing(e.to_string()))?;
-        let channels =
-            super::pipeline::channels(&am, &config.notifier, &templates, &external_url(config))
-                .map_err(|e| SampleError::Channel(e.to_string()))?;
+        let channels = super::pipeline::channels(
+            &am,
+            &config.notifier,
+            &templates,
+            &external_url(config),
+            None,
+        )
+        .map_err(|e| SampleError::Channel(e.to_string()))?;
         Ok(ReceiverChannels {
             channels,
             integrations,
