@@ -356,3 +356,122 @@ async fn links_in_a_received_email_acknowledge_and_silence_once() {
         "the key survived the restart"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Once, in-process: a refused action leaves the link usable; concurrent uses act once
+// ---------------------------------------------------------------------------------------------
+
+fn notifier(dir: &Path) -> tradewatch::notify::pipeline::Notifier {
+    let am = tradewatch::notify::config::AlertmanagerConfig::parse(
+        "route: {receiver: desk, group_wait: 0s}\nreceivers: [{name: desk}]\n",
+        "alertmanager.yml",
+    )
+    .unwrap();
+    tradewatch::notify::pipeline::Notifier::open(
+        &dir.join("state.db"),
+        am,
+        tradewatch::notify::outbox::OutboxSettings::default(),
+        None,
+        None,
+        chrono::Utc::now(),
+    )
+    .unwrap()
+}
+
+fn firing(engine: &str) -> tradewatch::notify::Alert {
+    let now = chrono::Utc::now();
+    tradewatch::notify::Alert {
+        labels: [
+            (
+                "alertname".to_string(),
+                "TradingKillSwitchActive".to_string(),
+            ),
+            ("engine".to_string(), engine.to_string()),
+        ]
+        .into(),
+        annotations: Default::default(),
+        starts_at: now - chrono::Duration::minutes(1),
+        ends_at: now + chrono::Duration::hours(1),
+        updated_at: now,
+        generator_url: String::new(),
+        timeout: false,
+    }
+}
+
+fn claims_for(links: &ActionLinks, alert: &tradewatch::notify::Alert, label: &str) -> Claims {
+    let now = chrono::Utc::now();
+    let made = links.for_alert(alert, now);
+    let url = &made.iter().find(|l| l.label == label).unwrap().url;
+    links.verify(url.rsplit('/').next().unwrap(), now).unwrap()
+}
+
+#[test]
+fn a_refused_action_keeps_the_link_and_concurrent_uses_act_once() {
+    use tradewatch::notify::pipeline::{ActionDone, ActionFailure};
+    let dir = tempfile::tempdir().unwrap();
+    let notifier = std::sync::Arc::new(notifier(dir.path()));
+    let links = std::sync::Arc::new(
+        ActionLinks::new(
+            b"a-key-for-this-test-only".to_vec(),
+            Duration::from_secs(600),
+            "http://trading-box:9470",
+            "UTC",
+        )
+        .unwrap(),
+    );
+    let alpha = firing("alpha");
+    let ack = claims_for(&links, &alpha, "Acknowledge");
+
+    // The alert is not (yet) held by the notifier: refused, and the link is not spent.
+    let now = chrono::Utc::now();
+    match notifier.perform_action(&ack, &links, now) {
+        Err(ActionFailure::Refused(reason)) => {
+            assert!(
+                reason.starts_with("no firing alert has fingerprint"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!notifier.action_link_used(&ack.id).unwrap());
+
+    notifier.receive(vec![alpha.clone()], now);
+    assert_eq!(
+        notifier.perform_action(&ack, &links, now).unwrap(),
+        ActionDone::Acknowledged
+    );
+    assert!(notifier.action_link_used(&ack.id).unwrap());
+    assert!(matches!(
+        notifier.perform_action(&ack, &links, now),
+        Err(ActionFailure::Used)
+    ));
+
+    // The same silence link pressed on two phones at once: one silence.
+    let silence = claims_for(&links, &firing("beta"), "Silence 4h");
+    let outcomes: Vec<_> = (0..4)
+        .map(|_| {
+            let (notifier, links, silence) = (notifier.clone(), links.clone(), silence.clone());
+            std::thread::spawn(move || {
+                notifier.perform_action(&silence, &links, chrono::Utc::now())
+            })
+        })
+        .map(|t| t.join().unwrap())
+        .collect();
+    let done = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(ActionDone::Silenced { .. })))
+        .count();
+    let used = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(ActionFailure::Used)))
+        .count();
+    assert_eq!((done, used), (1, 3), "{outcomes:?}");
+    let silences = notifier.with_dispatcher(|d| d.silences().iter().count());
+    assert_eq!(silences, 1);
+
+    // Kept in state.db: a notifier opened again on it refuses the used links.
+    drop(notifier);
+    let again = self::notifier(dir.path());
+    assert!(again.action_link_used(&ack.id).unwrap());
+    assert!(again.action_link_used(&silence.id).unwrap());
+}
