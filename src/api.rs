@@ -2,6 +2,7 @@
 //! and one middleware enforces it.
 
 pub mod ack;
+pub mod action;
 pub mod alertmanager;
 pub mod exporter;
 pub mod health;
@@ -25,7 +26,7 @@ use crate::telemetry::Telemetry;
 /// Which token a route needs (DESIGN §5). The admin token also opens every other scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Open to anyone: `/metrics`, `/-/healthy`, `/-/ready`.
+    /// Open to anyone: `/metrics`, `/-/healthy`, `/-/ready`, and the signed action links `/a/…`.
     Public,
     /// Writing events or alerts.
     Ingest,
@@ -192,7 +193,15 @@ pub fn router(state: Shared) -> Router {
                 "/api/v1/groups/ack",
                 route(&state, Scope::Admin, axum::routing::post(ack::ack_group)),
             )
-            .route("/api/v1/acks", read(get(ack::list)));
+            .route("/api/v1/acks", read(get(ack::list)))
+            .route(
+                "/a/{token}",
+                route(
+                    &state,
+                    Scope::Public,
+                    get(action::show).post(action::perform),
+                ),
+            );
     }
     if state.notifier.is_some() {
         use alertmanager as am;

@@ -291,6 +291,45 @@ pub enum NotifyCommand {
     /// The routing tree.
     #[command(subcommand)]
     Routes(RoutesCommand),
+    /// Send a sample notification through a receiver's real integrations, with its
+    /// configured templates, and print each outcome (exit 1 when one fails).
+    ///
+    /// Example: tradewatch notify test --config /etc/tradewatch/tradewatch.yaml --receiver trader-email
+    Test {
+        /// The tradewatch configuration whose notifier section names the routing file.
+        #[arg(long, env = "TRADEWATCH_CONFIG")]
+        config: PathBuf,
+        /// The receiver, by its name in the routing file.
+        #[arg(long)]
+        receiver: String,
+    },
+    /// Receivers' templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+/// `notify template` commands.
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Render a receiver's email and webhook templates over a sample alert group, sending
+    /// nothing: addresses, subject, headers and both bodies of each email, the body of each
+    /// webhook.
+    ///
+    /// Example: tradewatch notify template render --config tradewatch.yaml --receiver trader-email
+    Render {
+        /// The tradewatch configuration whose notifier section names the routing file.
+        #[arg(long, env = "TRADEWATCH_CONFIG")]
+        config: PathBuf,
+        /// The receiver, by its name in the routing file.
+        #[arg(long)]
+        receiver: String,
+        /// Render the sample as resolved rather than firing.
+        #[arg(long)]
+        resolved: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// `notify routes` commands.

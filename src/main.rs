@@ -6,6 +6,7 @@ use clap::Parser;
 use tradewatch::cli::{
     AlertsCommand, CheckCommand, Cli, Command, DemoArgs, ExpositionFormat, JournalCommand, Lint,
     LogFormat, NotifyCommand, OutboxCommand, RoutesCommand, RulesCommand, RunArgs, SilenceCommand,
+    TemplateCommand,
 };
 use tradewatch::config::Config;
 
@@ -231,6 +232,63 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::from(report.code))
+        }
+        Command::Notify(NotifyCommand::Test { config, receiver }) => {
+            let config = match Config::load(&config) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            match runtime.block_on(tradewatch::notify::sample::run_test(&config, &receiver)) {
+                Ok((report, ok)) => {
+                    print!("{report}");
+                    Ok(if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
+                }
+                Err(e) => {
+                    eprintln!("tradewatch: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Notify(NotifyCommand::Template(TemplateCommand::Render {
+            config,
+            receiver,
+            resolved,
+            output,
+        })) => {
+            let config = match Config::load(&config) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let (text, ok) =
+                match tradewatch::notify::sample::run_render(&config, &receiver, resolved) {
+                    Ok(Ok(text)) => (text, true),
+                    Ok(Err(text)) => (text, false),
+                    Err(e) => {
+                        eprintln!("tradewatch: {e}");
+                        return Ok(ExitCode::from(1));
+                    }
+                };
+            match output {
+                Some(path) => std::fs::write(&path, &text)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Notify(NotifyCommand::Routes(RoutesCommand::Test {
             config,

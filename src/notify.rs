@@ -12,9 +12,11 @@
 //!   log, pure, with time as a parameter;
 //! - [`outbox`] (durable items and the sender), [`webhook`] and [`email`] (the channels) and
 //!   [`payload`] (Alertmanager's template data and webhook payload for a notification);
-//! - [`pipeline`]: the stages at work, with their state in `state.db`.
+//! - [`pipeline`]: the stages at work, with their state in `state.db`;
+//! - [`sample`]: a sample notification to try a receiver (`notify test`, `notify template render`).
 
 pub mod ack;
+pub mod action;
 pub mod config;
 pub mod dispatch;
 pub mod email;
@@ -25,6 +27,7 @@ pub mod outbox;
 pub mod payload;
 pub mod pipeline;
 pub mod route;
+pub mod sample;
 pub mod silence;
 pub mod time_interval;
 pub mod types;

@@ -33,6 +33,7 @@ pub struct Telemetry {
     alerts: Arc<Family>,
     notifications: Arc<Family>,
     notification_latency: Arc<Family>,
+    action_links: Arc<Family>,
     outbox_items: Arc<Family>,
     outbox_oldest: Arc<Family>,
     reload_successful: Arc<Family>,
@@ -181,6 +182,11 @@ impl Telemetry {
                 "tradewatch_notification_latency_seconds",
                 Histogram,
                 "Time from an alert firing to its notification delivered, by integration.",
+            ),
+            action_links: reg(
+                "tradewatch_action_links",
+                Counter,
+                "Action link requests, by outcome.",
             ),
             outbox_items: reg("tradewatch_outbox_items", Gauge, "Outbox items, by state."),
             outbox_oldest: reg(
@@ -410,6 +416,13 @@ impl Telemetry {
                 .expect("no limits");
             self.notification_latency.observe(&h, seconds.max(0.0));
         }
+    }
+
+    /// Counts an action link request: `shown` (the confirm page), `done` (acknowledged or
+    /// silenced), `bad_signature`, `expired`, `used`, `refused` (the alert no longer fires) or
+    /// `error`.
+    pub fn action_link(&self, outcome: &str) {
+        add(&self.action_links, &label("outcome", outcome), 1.0);
     }
 
     /// Sets the outbox figures of `state`.

@@ -963,3 +963,59 @@ fn smtp_password_from_tradewatch_extras() {
         "environment variable TRADEWATCH_TEST_SMTP_PASSWORD_NEVER_SET for the smtp password token is not set"
     );
 }
+
+/// The rule pack puts the dashboard link in the `dashboard` annotation: the default email shows
+/// its Dashboard button from there, and from `dashboard_url` (the older name) when that is all
+/// an alert has; with both, `dashboard` wins.
+#[test]
+fn the_dashboard_button_reads_the_rule_packs_dashboard_annotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let email = email(EmailTarget::new(
+        "trader@example.com",
+        "alerts@example.com",
+        EmailTransport::Files(dir.path().to_path_buf()),
+    ));
+    let pack = "http://localhost:3000/d/tradewatch-risk?var-engine=eng-1";
+    let render = |annotations: &[(&str, &str)]| {
+        let mut n = notification();
+        n.alerts.truncate(1);
+        n.alerts[0].annotations = labels(annotations);
+        let bytes = email.message(&n, at(1_700_000_061)).unwrap().formatted();
+        let message = MessageParser::default().parse(&bytes).unwrap();
+        (
+            message.body_text(0).unwrap().into_owned(),
+            message.body_html(0).unwrap().into_owned(),
+        )
+    };
+
+    let (text, html) = render(&[("summary", "Kill switch engaged"), ("dashboard", pack)]);
+    assert!(
+        text.contains(&format!("Dashboard: {pack}")),
+        "text lacks the dashboard link:\n{text}"
+    );
+    let href = "href=\"http://localhost:3000/d/tradewatch-risk?var-engine=eng-1\"";
+    assert!(html.contains(href), "html lacks {href}:\n{html}");
+    assert!(html.contains(">Dashboard</a>"), "{html}");
+
+    let (text, html) = render(&[("dashboard_url", "https://grafana.example/d/risk")]);
+    assert!(
+        text.contains("Dashboard: https://grafana.example/d/risk"),
+        "{text}"
+    );
+    assert!(
+        html.contains("href=\"https://grafana.example/d/risk\""),
+        "{html}"
+    );
+
+    let (text, html) = render(&[
+        ("dashboard", pack),
+        ("dashboard_url", "https://grafana.example/d/risk"),
+    ]);
+    assert_eq!(text.matches("Dashboard:").count(), 1, "{text}");
+    assert!(text.contains(&format!("Dashboard: {pack}")), "{text}");
+    assert_eq!(html.matches(">Dashboard</a>").count(), 1, "{html}");
+
+    let (text, html) = render(&[("summary", "no links")]);
+    assert!(!text.contains("Dashboard"), "{text}");
+    assert!(!html.contains(">Dashboard</a>"), "{html}");
+}

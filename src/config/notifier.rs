@@ -77,8 +77,10 @@ pub struct Backoff {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionLinksConfig {
-    /// File holding the signing key.
-    pub secret_file: PathBuf,
+    /// File holding the signing key; without it a key is generated into the data directory
+    /// (`action_links.key`) and kept there.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
     /// How long a link stays valid.
     #[serde(default = "default_action_link_ttl")]
     pub ttl: PromDuration,
@@ -249,7 +251,9 @@ impl NotifierConfig {
         });
         if let Some(links) = &self.action_links {
             c.within("action_links", |c| {
-                c.non_empty_path("secret_file", &links.secret_file);
+                if let Some(path) = &links.secret_file {
+                    c.non_empty_path("secret_file", path);
+                }
                 c.positive("ttl", links.ttl);
             });
         }

@@ -288,6 +288,23 @@ impl std::fmt::Debug for Sink {
     }
 }
 
+/// An email's templates rendered for one notification, before it becomes a MIME message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    /// `To`, as rendered (one or more addresses).
+    pub to: String,
+    /// `From`.
+    pub from: String,
+    /// The subject, on one line.
+    pub subject: String,
+    /// The other headers, each on one line, in configuration order.
+    pub headers: Vec<(String, String)>,
+    /// The HTML body (empty: the message is text only).
+    pub html: String,
+    /// The plain-text body (empty with an HTML body: the message is HTML only).
+    pub text: String,
+}
+
 #[derive(Debug)]
 struct Rendered {
     to: Prepared,
@@ -460,8 +477,8 @@ impl Email {
         }))
     }
 
-    /// The message for `n` dated `now`, as it would be sent.
-    pub fn message(&self, n: &Notification, now: DateTime<Utc>) -> Result<Message, EmailError> {
+    /// Renders every template of the message for `n`: what `notify template render` shows.
+    pub fn render(&self, n: &Notification) -> Result<RenderedEmail, EmailError> {
         let data = self.data(n);
         let render = |field: &str, t: &Prepared| {
             t.execute_value(&data)
@@ -470,8 +487,30 @@ impl Email {
                     source,
                 })
         };
-        let to_text = render("to", &self.templates.to)?;
-        let from_text = render("from", &self.templates.from)?;
+        let mut headers = Vec::with_capacity(self.templates.headers.len());
+        for (_, name, template) in &self.templates.headers {
+            headers.push((name.clone(), one_line(&render(name, template)?)));
+        }
+        Ok(RenderedEmail {
+            to: render("to", &self.templates.to)?,
+            from: render("from", &self.templates.from)?,
+            subject: one_line(&render("subject", &self.templates.subject)?),
+            headers,
+            html: render("html", &self.templates.html)?,
+            text: render("text", &self.templates.text)?,
+        })
+    }
+
+    /// The message for `n` dated `now`, as it would be sent.
+    pub fn message(&self, n: &Notification, now: DateTime<Utc>) -> Result<Message, EmailError> {
+        let RenderedEmail {
+            to: to_text,
+            from: from_text,
+            subject,
+            headers,
+            html,
+            text,
+        } = self.render(n)?;
         let to: Mailboxes = to_text
             .parse()
             .map_err(|e: lettre::address::AddressError| EmailError::Address {
@@ -488,7 +527,6 @@ impl Email {
                     value: from_text.clone(),
                     reason: e.to_string(),
                 })?;
-        let subject = one_line(&render("subject", &self.templates.subject)?);
         let domain = from.email.domain().to_string();
         let mut builder = Message::builder()
             .from(from)
@@ -497,12 +535,9 @@ impl Email {
             .message_id(Some(message_id(&n.id, &domain)))
             .date(SystemTime::from(now))
             .user_agent(concat!("tradewatch/", env!("CARGO_PKG_VERSION")).to_string());
-        for (header, name, template) in &self.templates.headers {
-            let value = one_line(&render(name, template)?);
+        for ((header, _, _), (_, value)) in self.templates.headers.iter().zip(headers) {
             builder = builder.raw_header(HeaderValue::new(header.clone(), value));
         }
-        let html = render("html", &self.templates.html)?;
-        let text = render("text", &self.templates.text)?;
         let message = match (html.trim().is_empty(), text.trim().is_empty()) {
             (false, false) => builder.multipart(MultiPart::alternative_plain_html(text, html))?,
             (false, true) => builder.singlepart(

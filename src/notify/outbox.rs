@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 pub use channels::Channels;
@@ -436,13 +436,25 @@ impl fmt::Debug for Outbox {
     }
 }
 
+/// How long a connection to `state.db` waits for another's write lock before it gives up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Sets the durability `state.db` needs: WAL, `synchronous=FULL`, and a busy timeout for the
 /// other connections that write it.
 pub fn configure(conn: &Connection) -> Result<(), OutboxError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
+}
+
+/// Begins a transaction that takes `state.db`'s write lock at once (`BEGIN IMMEDIATE`), waiting
+/// for it up to the busy timeout. Every transaction that writes `state.db` starts this way: a
+/// deferred one that reads first and writes later cannot wait for the lock once another
+/// connection has committed since its read (SQLite answers "database is locked" at once), and
+/// a mark lost that way would leave a sent item claimed, to be sent again when its lease ends.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
 impl Outbox {
@@ -452,11 +464,28 @@ impl Outbox {
         Ok(())
     }
 
-    /// Opens (creating) the database at `path` with WAL and `synchronous=FULL`, and the table.
+    /// Opens (creating) the database at `path` with WAL and `synchronous=FULL`, and the table,
+    /// and releases the claims a previous process left (it was killed mid-send): those items
+    /// are due again at once rather than when their lease would have ended. `state.db` belongs
+    /// to one process at a time (the sidecar's lock in the data directory), so no claim there
+    /// is live when it opens.
     pub fn open(path: &Path, settings: OutboxSettings) -> Result<Outbox, OutboxError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         configure(&conn)?;
         Outbox::init(&conn)?;
+        let tx = write_transaction(&mut conn)?;
+        let released = tx.execute(
+            "UPDATE outbox SET lease_until = NULL
+             WHERE state = 'pending' AND lease_until IS NOT NULL",
+            [],
+        )?;
+        tx.commit()?;
+        if released > 0 {
+            tracing::info!(
+                items = released,
+                "Outbox items claimed when the last process stopped are due again."
+            );
+        }
         Ok(Outbox::with_connection(conn, settings))
     }
 
@@ -518,7 +547,7 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<Vec<NotificationEvent>, OutboxError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let mut events = Vec::with_capacity(items.len());
         for (n, target) in items {
             events.extend(insert(&tx, n, target, self.settings.max_age, now, None)?);
@@ -532,7 +561,7 @@ impl Outbox {
     /// attempt count goes up by one.
     pub fn claim_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Item>, OutboxError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let lease_until = ms(add(now, self.settings.lease));
         let raw: Vec<RawItem> = {
             let mut stmt = tx.prepare_cached(&format!(
@@ -610,7 +639,7 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<Vec<NotificationEvent>, OutboxError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let mut events = Vec::with_capacity(outcomes.len());
         for (id, attempt) in outcomes {
             let Some(item) = load(&tx, *id)? else {
@@ -722,7 +751,7 @@ impl Outbox {
     /// `queued` event.
     pub fn retry(&self, id: i64, now: DateTime<Utc>) -> Result<NotificationEvent, OutboxError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let item = load(&tx, id)?.ok_or(OutboxError::NotFound(id))?;
         if item.state != ItemState::Dead {
             return Err(OutboxError::NotDead {

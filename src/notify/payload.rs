@@ -165,6 +165,20 @@ pub struct WebhookAlert {
     pub generator_url: String,
     /// Alertmanager's fingerprint, 16 hex digits.
     pub fingerprint: String,
+    /// tradewatch's one-tap action links (`notifier.action_links`); absent without them, so the
+    /// payload is Alertmanager's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionLink>,
+}
+
+/// One action link of a [`WebhookAlert`]: `{"label": "Silence 1h", "url": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionLink {
+    /// What it does.
+    pub label: String,
+    /// The confirm page.
+    pub url: String,
 }
 
 impl WebhookMessage {
@@ -198,6 +212,7 @@ impl WebhookMessage {
                     ends_at: go_time(&a.ends_at),
                     generator_url: a.generator_url.clone(),
                     fingerprint: a.fingerprint.clone(),
+                    actions: Vec::new(),
                 })
                 .collect(),
             group_labels: data.group_labels.clone(),

@@ -16,15 +16,16 @@ use rusqlite::{Connection, params};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::ack::{Ack, AckError};
+use super::action::{ActionLinks, Claims};
 use super::config::{AlertmanagerConfig, EmailConfig, IntegrationKey};
 use super::dispatch::{Dispatcher, DispatcherState, Flush, GroupState, NflogEntry};
 use super::email::{
-    ALERTMANAGER_HTML, Email, EmailTarget, EmailTransport, SmtpAuth, SmtpTls, SmtpTlsConfig,
+    ALERTMANAGER_HTML, Email, EmailTarget, EmailTransport, Links, SmtpAuth, SmtpTls, SmtpTlsConfig,
 };
 use super::escalate::{Escalated, EscalationRule};
 use super::outbox::{
     Attempt, Channels, Deliver, Fallback, IntegrationKind, IntegrationRef, Item, NotificationEvent,
-    Outbox, OutboxError, OutboxSettings, Sender,
+    Outbox, OutboxError, OutboxSettings, Sender, write_transaction,
 };
 use super::silence::Silences;
 use super::webhook::{Webhook, WebhookAuth, WebhookTarget};
@@ -75,7 +76,12 @@ pub fn channels(
     extras: &NotifierConfig,
     templates: &NotificationTemplates,
     external_url: &str,
+    action_links: Option<&Arc<ActionLinks>>,
 ) -> Result<Channels, NotifierError> {
+    let links: Option<Links> = action_links.map(|links| {
+        let links = links.clone();
+        Arc::new(move |_: &Notification, alert: &Alert| links.for_alert(alert, Utc::now())) as Links
+    });
     let mut channels = Channels::new();
     for receiver in &am.receivers {
         let err = |message: String| NotifierError::Receiver {
@@ -116,8 +122,11 @@ pub fn channels(
             if let Some(extra) = &extra {
                 target.apply_extras(extra).map_err(|e| err(e.to_string()))?;
             }
-            let webhook =
+            let mut webhook =
                 Webhook::new(target, templates, external_url).map_err(|e| err(e.to_string()))?;
+            if let Some(links) = &links {
+                webhook = webhook.with_links(links.clone());
+            }
             channels.add_webhook(
                 IntegrationRef::new(&receiver.name, IntegrationKind::Webhook, index),
                 webhook,
@@ -130,8 +139,11 @@ pub fn channels(
             .unwrap_or_default();
         for (index, e) in receiver.email_configs.iter().enumerate() {
             let target = email_target(e, &email_extra).map_err(err)?;
-            let email = Email::new(target, templates, &extras.timezone, external_url)
+            let mut email = Email::new(target, templates, &extras.timezone, external_url)
                 .map_err(|e| err(e.to_string()))?;
+            if let Some(links) = &links {
+                email = email.with_links(links.clone());
+            }
             channels.add_email(
                 IntegrationRef::new(&receiver.name, IntegrationKind::Email, index),
                 email,
@@ -250,6 +262,13 @@ CREATE TABLE IF NOT EXISTS notifier_escalations (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     state TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS notifier_action_links_used (
+    id TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    used_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 ";
 
 /// The notifier's state: the dispatcher, its `state.db` connection and the outbox.
@@ -264,6 +283,7 @@ pub struct Notifier {
     channels: Arc<std::sync::RwLock<Arc<Channels>>>,
     log: Option<Arc<AlertLog>>,
     telemetry: Option<Arc<Telemetry>>,
+    action_links: std::sync::RwLock<Option<Arc<ActionLinks>>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -313,6 +333,7 @@ impl Notifier {
             channels: Arc::new(std::sync::RwLock::new(Arc::new(Channels::new()))),
             log,
             telemetry,
+            action_links: std::sync::RwLock::new(None),
         })
     }
 
@@ -413,7 +434,7 @@ impl Notifier {
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<NotificationEvent>, NotifierError>, rusqlite::Error> {
         let mut conn = self.db.lock().expect("db lock");
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let mut events = Vec::new();
         for flush in flushes {
             for delivery in &flush.deliveries {
@@ -745,7 +766,7 @@ impl Notifier {
         }?;
         let mut conn = self.db.lock().expect("db lock");
         let mut write = || -> Result<(), rusqlite::Error> {
-            let tx = conn.transaction()?;
+            let tx = write_transaction(&mut conn)?;
             for ack in &acks {
                 tx.execute(
                     "INSERT OR REPLACE INTO notifier_acks (fingerprint, ack) VALUES (?1, ?2)",
@@ -833,5 +854,162 @@ impl NotifierTask {
             let _ = task.await;
         }
         let _ = self.events.await;
+    }
+}
+
+/// What an action link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionDone {
+    /// The alert is acknowledged.
+    Acknowledged,
+    /// A silence of the alert's labels is in force.
+    Silenced {
+        /// The silence.
+        id: String,
+        /// Its end.
+        until: DateTime<Utc>,
+    },
+}
+
+/// Why an action link did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionFailure {
+    /// The link was used before.
+    #[error("this link was already used")]
+    Used,
+    /// The action cannot be done (the alert no longer fires).
+    #[error("{0}")]
+    Refused(String),
+    /// It could not be stored.
+    #[error(transparent)]
+    Store(NotifierError),
+}
+
+impl Notifier {
+    /// Puts action links in force (at start), for the API to check tokens with.
+    pub fn set_action_links(&self, links: Option<Arc<ActionLinks>>) {
+        *self.action_links.write().expect("links lock") = links;
+    }
+
+    /// The action links in force, if configured.
+    pub fn action_links(&self) -> Option<Arc<ActionLinks>> {
+        self.action_links.read().expect("links lock").clone()
+    }
+
+    /// Whether the link with this id was used.
+    pub fn action_link_used(&self, id: &str) -> Result<bool, NotifierError> {
+        let conn = self.db.lock().expect("db lock");
+        conn.query_row(
+            "SELECT COUNT(*) FROM notifier_action_links_used WHERE id = ?1",
+            [id],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+        .map_err(|source| self.sqlite(source))
+    }
+
+    fn sqlite(&self, source: rusqlite::Error) -> NotifierError {
+        NotifierError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Does what a verified action link says, once: the link's id is written to `state.db`
+    /// first (a second use, even concurrent, finds it and is refused), then the alert is
+    /// acknowledged or silenced; when that fails the id is released, so the link still works.
+    pub fn perform_action(
+        &self,
+        claims: &Claims,
+        links: &ActionLinks,
+        now: DateTime<Utc>,
+    ) -> Result<ActionDone, ActionFailure> {
+        let action = serde_json::to_value(claims.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        {
+            let mut conn = self.db.lock().expect("db lock");
+            let mut reserve = || -> Result<usize, rusqlite::Error> {
+                let tx = write_transaction(&mut conn)?;
+                // Expired links are refused before they get here: their rows are not needed.
+                tx.execute(
+                    "DELETE FROM notifier_action_links_used WHERE expires_at < ?1",
+                    [now.timestamp()],
+                )?;
+                let inserted = tx.execute(
+                    "INSERT OR IGNORE INTO notifier_action_links_used
+                     (id, action, fingerprint, used_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        claims.id,
+                        action,
+                        claims.fingerprint,
+                        now.timestamp(),
+                        claims.expires
+                    ],
+                )?;
+                tx.commit()?;
+                Ok(inserted)
+            };
+            match reserve() {
+                Ok(0) => return Err(ActionFailure::Used),
+                Ok(_) => {}
+                Err(source) => return Err(ActionFailure::Store(self.sqlite(source))),
+            }
+        }
+        let done = self.act(claims, links, now);
+        if done.is_err() {
+            let conn = self.db.lock().expect("db lock");
+            if let Err(e) = conn.execute(
+                "DELETE FROM notifier_action_links_used WHERE id = ?1",
+                [&claims.id],
+            ) {
+                tracing::error!(error = %e, "An action link could not be released.");
+            }
+        }
+        done
+    }
+
+    fn act(
+        &self,
+        claims: &Claims,
+        links: &ActionLinks,
+        now: DateTime<Utc>,
+    ) -> Result<ActionDone, ActionFailure> {
+        let comment = format!("{} from a notification link", claims.action.label());
+        match links.silence_end(claims.action, now) {
+            None => {
+                let fp = super::ack::parse_fingerprint(&claims.fingerprint)
+                    .map_err(|e| ActionFailure::Refused(e.to_string()))?;
+                match self.acknowledge(AckTarget::Alert(fp), "action link", &comment, now) {
+                    Ok(_) => Ok(ActionDone::Acknowledged),
+                    Err(AckFailure::Refused(e)) => Err(ActionFailure::Refused(e.to_string())),
+                    Err(AckFailure::Store(e)) => Err(ActionFailure::Store(e)),
+                }
+            }
+            Some(until) => {
+                let mut matchers = Vec::with_capacity(claims.labels.len());
+                for (name, value) in &claims.labels {
+                    matchers.push(
+                        super::matcher::Matcher::new(super::matcher::MatchOp::Equal, name, value)
+                            .map_err(|e| ActionFailure::Refused(e.to_string()))?,
+                    );
+                }
+                let silence = super::silence::Silence {
+                    id: String::new(),
+                    matchers,
+                    starts_at: now,
+                    ends_at: until,
+                    created_by: "action link".into(),
+                    comment,
+                    updated_at: now,
+                };
+                let id = self
+                    .with_dispatcher(|d| d.silences_mut().set(silence, now))
+                    .map_err(|e| ActionFailure::Refused(e.to_string()))?;
+                self.save_silences().map_err(ActionFailure::Store)?;
+                Ok(ActionDone::Silenced { id, until })
+            }
+        }
     }
 }

@@ -15,8 +15,9 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
 
+use super::email::Links;
 use super::outbox::{Attempt, Deliver, Item};
-use super::payload::{WebhookMessage, for_integration, template_data, truncate};
+use super::payload::{ActionLink, WebhookMessage, for_integration, template_data, truncate};
 use super::types::Notification;
 use crate::config::server::read_secret_file;
 use crate::config::{ConfigError, Secret, WebhookExtras};
@@ -204,7 +205,6 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 /// A webhook integration ready to send.
-#[derive(Debug)]
 pub struct Webhook {
     target: WebhookTarget,
     url: reqwest::Url,
@@ -212,6 +212,18 @@ pub struct Webhook {
     body: Option<Prepared>,
     external_url: String,
     client: reqwest::Client,
+    links: Option<Links>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("target", &self.target)
+            .field("url", &self.url)
+            .field("body", &self.body)
+            .field("external_url", &self.external_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
@@ -262,7 +274,34 @@ impl Webhook {
             body,
             external_url: external_url.to_string(),
             client,
+            links: None,
         })
+    }
+
+    /// Puts these links (the action links) in each alert of the default payload, as
+    /// `actions`.
+    pub fn with_links(mut self, links: Links) -> Webhook {
+        self.links = Some(links);
+        self
+    }
+
+    /// Alertmanager's payload for `n`, with the action links when configured.
+    fn message(&self, n: &Notification) -> WebhookMessage {
+        let (alerts, truncated) = truncate(&n.alerts, self.target.max_alerts);
+        let data = template_data(n, alerts, &self.external_url);
+        let mut message = WebhookMessage::from_data(&data, &n.group_key, truncated);
+        if let Some(links) = &self.links {
+            for (out, alert) in message.alerts.iter_mut().zip(alerts) {
+                out.actions = links(n, alert)
+                    .into_iter()
+                    .map(|l| ActionLink {
+                        label: l.label,
+                        url: l.url,
+                    })
+                    .collect();
+            }
+        }
+        message
     }
 
     /// The target this webhook sends to.
@@ -273,16 +312,26 @@ impl Webhook {
     /// The request body for `n`: Alertmanager's JSON payload, or the body template rendered
     /// over the same (truncated) data.
     pub fn body(&self, n: &Notification) -> Result<Vec<u8>, WebhookError> {
-        let (alerts, truncated) = truncate(&n.alerts, self.target.max_alerts);
-        let data = template_data(n, alerts, &self.external_url);
         match &self.body {
-            Some(template) => Ok(template.execute(&data)?.into_bytes()),
-            None => {
-                let message = WebhookMessage::from_data(&data, &n.group_key, truncated);
-                Ok(serde_json::to_vec(&message)
-                    .unwrap_or_else(|e| unreachable!("a message of strings serializes: {e}")))
+            Some(template) => {
+                let (alerts, _) = truncate(&n.alerts, self.target.max_alerts);
+                let data = template_data(n, alerts, &self.external_url);
+                Ok(template.execute(&data)?.into_bytes())
             }
+            None => Ok(serde_json::to_vec(&self.message(n))
+                .unwrap_or_else(|e| unreachable!("a message of strings serializes: {e}"))),
         }
+    }
+
+    /// The request body for `n` as a person reads it (`notify template render`): the body
+    /// template's output as it is, or Alertmanager's JSON payload indented, fields in the order
+    /// they are sent.
+    pub fn render(&self, n: &Notification) -> Result<String, WebhookError> {
+        if self.body.is_some() {
+            return Ok(String::from_utf8_lossy(&self.body(n)?).into_owned());
+        }
+        Ok(serde_json::to_string_pretty(&self.message(n))
+            .unwrap_or_else(|e| unreachable!("a message of strings serializes: {e}")))
     }
 
     /// POSTs `n`, signed at `now` when a secret is configured.

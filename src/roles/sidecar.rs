@@ -170,8 +170,29 @@ fn start_notifier(
     let err = |e: crate::notify::pipeline::NotifierError| RoleError::Notifier {
         message: e.to_string(),
     };
-    let channels =
-        pipeline::channels(&am, &config.notifier, &templates, external_url).map_err(err)?;
+    // Action links keep the key they started with; a reload does not change it.
+    let links = match &config.notifier.action_links {
+        Some(links) => Some(Arc::new(
+            crate::notify::action::ActionLinks::load(
+                links,
+                &config.storage.data_dir,
+                external_url,
+                &config.notifier.timezone,
+            )
+            .map_err(|e| RoleError::Notifier {
+                message: e.to_string(),
+            })?,
+        )),
+        None => None,
+    };
+    let channels = pipeline::channels(
+        &am,
+        &config.notifier,
+        &templates,
+        external_url,
+        links.as_ref(),
+    )
+    .map_err(err)?;
     let settings = pipeline::outbox_settings(&am, &config.notifier);
     let escalations = escalation_rules(config, &am)?;
     let notifier = Arc::new(
@@ -186,6 +207,7 @@ fn start_notifier(
         .map_err(err)?,
     );
     notifier.set_escalations(escalations);
+    notifier.set_action_links(links);
     let task = notifier.start(channels);
     Ok(Some((notifier, task)))
 }
@@ -564,12 +586,19 @@ impl SidecarParts {
             crate::scrape::filter::SeriesFilter::for_rules(&groups, &config.sidecar.store.keep)
                 .map_err(|message| RoleError::Rules { message })?;
         let notifier = match (&self.notifier, routing(config)?) {
-            (Some(_), Some(am)) => {
+            (Some(n), Some(am)) => {
                 let templates = notification_templates(&am)?;
-                let channels = pipeline::channels(&am, &config.notifier, &templates, external_url)
-                    .map_err(|e| RoleError::Notifier {
-                        message: e.to_string(),
-                    })?;
+                let links = n.action_links();
+                let channels = pipeline::channels(
+                    &am,
+                    &config.notifier,
+                    &templates,
+                    external_url,
+                    links.as_ref(),
+                )
+                .map_err(|e| RoleError::Notifier {
+                    message: e.to_string(),
+                })?;
                 let escalations = escalation_rules(config, &am)?;
                 Some((am, channels, escalations))
             }

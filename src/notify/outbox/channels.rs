@@ -31,6 +31,16 @@ impl Channels {
     pub fn add_email(&mut self, at: IntegrationRef, email: Email) {
         self.emails.insert(at, email);
     }
+
+    /// The webhook integration `at`, if configured.
+    pub fn webhook(&self, at: &IntegrationRef) -> Option<&Webhook> {
+        self.webhooks.get(at)
+    }
+
+    /// The email integration `at`, if configured.
+    pub fn email(&self, at: &IntegrationRef) -> Option<&Email> {
+        self.emails.get(at)
+    }
 }
 
 impl Deliver for Channels {
