@@ -17,9 +17,6 @@ use crate::telemetry::Telemetry;
 /// The `Accept` header Prometheus 3 sends with its default scrape protocols (no protobuf).
 pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
 
-/// The largest (uncompressed) body a scrape accepts by default: 64 MiB.
-pub const DEFAULT_BODY_LIMIT: usize = 64 << 20;
-
 /// Why a target could not be set up or a scrape failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
@@ -51,11 +48,19 @@ pub enum ScrapeError {
     /// The response's `Content-Type` is neither OpenMetrics nor Prometheus text.
     #[error("received unsupported Content-Type {0:?}")]
     ContentType(String),
-    /// The body was larger than the limit.
-    #[error("body size limit exceeded: more than {limit} bytes")]
+    /// The (uncompressed) body reached the limit: Prometheus's `body size limit exceeded`.
+    #[error("body size limit exceeded")]
     BodyTooLarge {
         /// The limit in bytes.
         limit: usize,
+    },
+    /// The exposition held more samples than the limit: Prometheus's `sample limit exceeded`.
+    #[error("sample limit exceeded")]
+    SampleLimit {
+        /// The limit.
+        limit: usize,
+        /// Samples in the exposition.
+        samples: usize,
     },
     /// The exposition is invalid.
     #[error("invalid exposition: {0}")]
@@ -74,6 +79,7 @@ impl ScrapeError {
             ScrapeError::Status(_) => "status",
             ScrapeError::ContentType(_) => "content_type",
             ScrapeError::BodyTooLarge { .. } => "body_too_large",
+            ScrapeError::SampleLimit { .. } => "sample_limit",
             ScrapeError::Parse(_) => "parse",
         }
     }
@@ -91,7 +97,10 @@ pub struct Target {
     bearer_token_file: Option<std::path::PathBuf>,
     timeout: Duration,
     interval: Duration,
+    /// Bodies of this many (uncompressed) bytes or more fail; `usize::MAX` when unlimited.
     body_limit: usize,
+    /// Expositions with more samples fail; `usize::MAX` when unlimited.
+    sample_limit: usize,
     client: reqwest::Client,
     telemetry: Option<Arc<Telemetry>>,
     filter: Option<super::filter::FilterHandle>,
@@ -111,7 +120,8 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// A target from its configuration and the scrape settings (interval, timeout).
+    /// A target from its configuration and the scrape section's defaults (interval, timeout,
+    /// limits) for what the target does not set.
     pub fn new(target: &ScrapeTarget, scrape: &ScrapeConfig) -> Result<Target, ScrapeError> {
         let invalid = |reason: String| ScrapeError::InvalidUrl {
             url: target.url.clone(),
@@ -143,9 +153,10 @@ impl Target {
             url,
             target_labels: b.build(),
             bearer_token_file: target.bearer_token_file.clone(),
-            timeout: scrape.timeout.0,
-            interval: scrape.interval.0,
-            body_limit: DEFAULT_BODY_LIMIT,
+            timeout: scrape.timeout_of(target).0,
+            interval: scrape.interval_of(target).0,
+            body_limit: unlimited_if_zero(scrape.body_size_limit_of(target).bytes()),
+            sample_limit: unlimited_if_zero(scrape.sample_limit_of(target)),
             client,
             telemetry: None,
             filter: None,
@@ -155,9 +166,17 @@ impl Target {
         })
     }
 
-    /// Sets the largest (uncompressed) body accepted.
+    /// Sets the body size limit: a body of `bytes` (uncompressed) bytes or more fails the
+    /// scrape, as Prometheus's `body_size_limit`; 0 means no limit.
     pub fn with_body_limit(mut self, bytes: usize) -> Target {
-        self.body_limit = bytes;
+        self.body_limit = unlimited_if_zero(bytes as u64);
+        self
+    }
+
+    /// Sets the sample limit: an exposition with more samples fails the scrape as a whole, as
+    /// Prometheus's `sample_limit`; 0 means no limit.
+    pub fn with_sample_limit(mut self, samples: usize) -> Target {
+        self.sample_limit = unlimited_if_zero(samples as u64);
         self
     }
 
@@ -257,9 +276,11 @@ impl Target {
             .unwrap_or("")
             .to_owned();
         let format = format_of(&content_type).ok_or(ScrapeError::ContentType(content_type))?;
+        // As Prometheus reads through a `LimitReader`: reaching the limit fails, and nothing past
+        // it is read (chunks arrive already decompressed, so the limit counts inflated bytes).
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > self.body_limit {
+            if body.len().saturating_add(chunk.len()) >= self.body_limit {
                 return Err(ScrapeError::BodyTooLarge {
                     limit: self.body_limit,
                 });
@@ -343,6 +364,13 @@ impl Target {
         }
         apply_target_labels(&mut b, &self.target_labels);
         b.build()
+    }
+}
+
+fn unlimited_if_zero(limit: u64) -> usize {
+    match limit {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
     }
 }
 
@@ -447,18 +475,16 @@ impl ScrapeReport {
 /// that are gone (all of them when the scrape fails), and `up`, `scrape_duration_seconds`,
 /// `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling` and `scrape_series_added`.
 ///
+/// A scrape that fails (request, status, body size limit, parse error, sample limit) appends
+/// none of its samples: `up` is 0 and every series of the previous scrape gets its marker.
+///
 /// ```no_run
 /// use tradewatch::config::{ScrapeConfig, ScrapeTarget};
 /// use tradewatch::scrape::target::{Target, scrape_once};
 /// use tradewatch::store::{Store, StoreOptions};
 ///
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = ScrapeTarget {
-///     url: "http://127.0.0.1:9470/metrics".to_owned(),
-///     job: "engine".to_owned(),
-///     bearer_token_file: None,
-///     labels: Default::default(),
-/// };
+/// let config = ScrapeTarget::new("http://127.0.0.1:9470/metrics", "engine");
 /// let target = Target::new(&config, &ScrapeConfig::default())?;
 /// let store = Store::new(StoreOptions::default());
 /// let report = scrape_once(&target, &store, 1_700_000_000_000).await;
@@ -483,6 +509,19 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
     };
     let mut previous = target.previous.lock();
     let mut current = HashSet::with_capacity(previous.len());
+    // Samples appended before the limit stopped Prometheus (its `..._post_metric_relabeling`).
+    let mut post_relabeling = None;
+    let scraped = match scraped {
+        Ok(samples) if samples.len() > target.sample_limit => {
+            report.samples = samples.len();
+            post_relabeling = Some(target.sample_limit);
+            Err(ScrapeError::SampleLimit {
+                limit: target.sample_limit,
+                samples: samples.len(),
+            })
+        }
+        other => other,
+    };
     match scraped {
         Ok(samples) => {
             report.samples = samples.len();
@@ -518,11 +557,12 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
 
     let up = if report.is_up() { 1.0 } else { 0.0 };
     let samples = report.samples as f64;
+    let post_relabeling = post_relabeling.map_or(samples, |n| n as f64);
     for (name, value) in [
         ("up", up),
         ("scrape_duration_seconds", duration.as_secs_f64()),
         ("scrape_samples_scraped", samples),
-        ("scrape_samples_post_metric_relabeling", samples),
+        ("scrape_samples_post_metric_relabeling", post_relabeling),
         ("scrape_series_added", report.series_added as f64),
     ] {
         let labels = target.target_labels.builder().set("__name__", name).build();
@@ -548,6 +588,7 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
             target_url = %target.name,
             result,
             error = %e,
+            samples = report.samples,
             stale = report.stale,
             "Scrape failed."
         ),
