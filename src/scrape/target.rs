@@ -208,6 +208,30 @@ impl Target {
         self.interval
     }
 
+    /// Takes over what `old` (the same target before a reload changed its settings) saw: the
+    /// series of its last scrape, so that those the next scrape misses get their markers, and
+    /// its label cache.
+    pub fn adopt_history(&self, old: &Target) {
+        *self.previous.lock() = std::mem::take(&mut *old.previous.lock());
+        *self.cache.lock() = std::mem::take(&mut *old.cache.lock());
+    }
+
+    /// Writes staleness markers at `now_ms` for every series of the last scrape and for `up`
+    /// and the `scrape_*` series, as Prometheus does when a target goes away; returns how many
+    /// were written.
+    pub fn mark_gone(&self, store: &Store, now_ms: i64) -> usize {
+        let previous = std::mem::take(&mut *self.previous.lock());
+        let report = REPORT_SERIES
+            .iter()
+            .map(|name| self.target_labels.builder().set("__name__", name).build());
+        previous
+            .iter()
+            .cloned()
+            .chain(report)
+            .filter(|labels| store.append(labels, now_ms, stale_nan()).is_ok())
+            .count()
+    }
+
     /// Whether the target's last scrape said it offers the change long poll.
     pub fn has_changes(&self) -> bool {
         self.has_changes.load(std::sync::atomic::Ordering::Relaxed)
@@ -446,6 +470,15 @@ pub fn format_openmetrics_float(f: f64) -> String {
     if s.contains(['.', 'e']) { s } else { s + ".0" }
 }
 
+/// The series every scrape writes besides the target's own.
+const REPORT_SERIES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
 /// What one scrape did.
 #[derive(Debug)]
 pub struct ScrapeReport {
@@ -558,13 +591,14 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
     let up = if report.is_up() { 1.0 } else { 0.0 };
     let samples = report.samples as f64;
     let post_relabeling = post_relabeling.map_or(samples, |n| n as f64);
-    for (name, value) in [
-        ("up", up),
-        ("scrape_duration_seconds", duration.as_secs_f64()),
-        ("scrape_samples_scraped", samples),
-        ("scrape_samples_post_metric_relabeling", post_relabeling),
-        ("scrape_series_added", report.series_added as f64),
-    ] {
+    let values = [
+        up,
+        duration.as_secs_f64(),
+        samples,
+        post_relabeling,
+        report.series_added as f64,
+    ];
+    for (name, value) in REPORT_SERIES.into_iter().zip(values) {
         let labels = target.target_labels.builder().set("__name__", name).build();
         if store.append(&labels, now_ms, value).is_err() {
             report.refused += 1;
