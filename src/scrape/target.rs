@@ -2,7 +2,7 @@
 //! header and gzip, `job`/`instance` and the target's labels on every series, `le`/`quantile`
 //! normalised, `up` and the `scrape_*` series, staleness markers for series that went away.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::parse::{Entry, FamilyType, Format, parse};
 use crate::config::{ScrapeConfig, ScrapeTarget};
-use crate::model::labels::{Labels, LabelsBuilder};
+use crate::model::labels::{FxBuildHasher, Labels, LabelsBuilder};
 use crate::store::{Store, stale_nan};
 use crate::telemetry::Telemetry;
 
@@ -106,7 +106,7 @@ pub struct Target {
     filter: Option<super::filter::FilterHandle>,
     /// Its last successful scrape carried [`CHANGES_HEADER`].
     has_changes: std::sync::atomic::AtomicBool,
-    previous: Mutex<HashSet<Labels>>,
+    /// The series of the scrapes, with the marks of staleness tracking.
     cache: Mutex<LabelsCache>,
 }
 
@@ -161,7 +161,6 @@ impl Target {
             telemetry: None,
             filter: None,
             has_changes: std::sync::atomic::AtomicBool::new(false),
-            previous: Mutex::new(HashSet::new()),
             cache: Mutex::new(LabelsCache::default()),
         })
     }
@@ -212,7 +211,6 @@ impl Target {
     /// series of its last scrape, so that those the next scrape misses get their markers, and
     /// its label cache.
     pub fn adopt_history(&self, old: &Target) {
-        *self.previous.lock() = std::mem::take(&mut *old.previous.lock());
         *self.cache.lock() = std::mem::take(&mut *old.cache.lock());
     }
 
@@ -220,16 +218,16 @@ impl Target {
     /// and the `scrape_*` series, as Prometheus does when a target goes away; returns how many
     /// were written.
     pub fn mark_gone(&self, store: &Store, now_ms: i64) -> usize {
-        let previous = std::mem::take(&mut *self.previous.lock());
+        let mut cache = self.cache.lock();
+        let stale = cache.mark_untracked(store, now_ms);
+        cache.recorded = 0;
         let report = REPORT_SERIES
             .iter()
             .map(|name| self.target_labels.builder().set("__name__", name).build());
-        previous
-            .iter()
-            .cloned()
-            .chain(report)
-            .filter(|labels| store.append(labels, now_ms, stale_nan()).is_ok())
-            .count()
+        stale
+            + report
+                .filter(|labels| store.append(labels, now_ms, stale_nan()).is_ok())
+                .count()
     }
 
     /// Whether the target's last scrape said it offers the change long poll.
@@ -320,7 +318,7 @@ impl Target {
     /// under its series as written (name, labels, family type), so a series seen before costs
     /// one lookup and no allocation; entries of series absent from a successful scrape go.
     fn samples(&self, body: &[u8], format: Format) -> Result<Vec<Scraped>, ScrapeError> {
-        let mut types: HashMap<&str, FamilyType> = HashMap::new();
+        let mut types: HashMap<&str, FamilyType, FxBuildHasher> = HashMap::default();
         let mut out = Vec::new();
         let mut cache = self.cache.lock();
         cache.generation += 1;
@@ -349,26 +347,20 @@ impl Target {
                 key.push(':');
                 key.push_str(part);
             }
-            let labels = match cache.series.get_mut(key.as_str()) {
-                Some((labels, seen)) => {
-                    *seen = generation;
-                    labels.clone()
-                }
+            let slot = match cache.index.get(key.as_str()) {
+                Some(&slot) => slot,
                 None => {
                     let labels = self.series_labels(&sample, kind);
-                    cache
-                        .series
-                        .insert(key.clone(), (labels.clone(), generation));
-                    labels
+                    cache.insert(key.clone(), labels)
                 }
             };
+            cache.entries[slot as usize].seen = generation;
             out.push(Scraped {
-                labels,
+                slot,
                 t: sample.timestamp,
                 v: sample.value,
             });
         }
-        cache.series.retain(|_, (_, seen)| *seen == generation);
         Ok(out)
     }
 
@@ -398,16 +390,95 @@ fn unlimited_if_zero(limit: u64) -> usize {
     }
 }
 
-/// Final labels of the series seen in the last successful scrape, by series as written.
+/// Prometheus's scrape cache: the final labels of the series seen in the last successful
+/// scrape, by series as written, each marked with the scrape that last saw it and the one that
+/// last tracked it for staleness. The marks stand in for a set of the previous scrape's series:
+/// a series tracked by the previous scrape and not by this one gets its marker, with no set
+/// built, hashed or compared per scrape.
 #[derive(Default)]
 struct LabelsCache {
-    series: HashMap<String, (Labels, u64)>,
+    /// Series as written (family type, name, labels) to its entry.
+    index: HashMap<String, u32, FxBuildHasher>,
+    entries: Vec<CacheEntry>,
+    /// Entries free for reuse.
+    free: Vec<u32>,
+    /// The last parse's number (from 1).
     generation: u64,
+    /// The parse whose tracked series are the previous scrape's; 0 after a failed scrape
+    /// (whose markers are written) or before any.
+    recorded: u64,
 }
 
-/// One scraped sample with its final labels; `t` is the exposed timestamp, if any.
-struct Scraped {
+struct CacheEntry {
     labels: Labels,
+    /// The parse that last saw the series.
+    seen: u64,
+    /// The parse that last tracked it for staleness (no exposed timestamp, kept by the
+    /// filter, in a scrape that succeeded).
+    tracked: u64,
+}
+
+impl LabelsCache {
+    /// A new entry for the series written as `key`; its slot.
+    fn insert(&mut self, key: String, labels: Labels) -> u32 {
+        let entry = CacheEntry {
+            labels,
+            seen: 0,
+            tracked: 0,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot as usize] = entry;
+                slot
+            }
+            None => {
+                self.entries.push(entry);
+                u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 series")
+            }
+        };
+        self.index.insert(key, slot);
+        slot
+    }
+
+    /// Writes a staleness marker for every series the previous scrape tracked and the current
+    /// one did not; how many were written.
+    fn mark_untracked(&self, store: &Store, now_ms: i64) -> usize {
+        if self.recorded == 0 {
+            return 0;
+        }
+        self.entries
+            .iter()
+            .filter(|e| e.tracked == self.recorded)
+            .filter(|e| store.append(&e.labels, now_ms, stale_nan()).is_ok())
+            .count()
+    }
+
+    /// Drops the entries of series the last parse did not see.
+    fn forget_unseen(&mut self) {
+        let LabelsCache {
+            index,
+            entries,
+            free,
+            generation,
+            ..
+        } = self;
+        index.retain(|_, slot| {
+            let entry = &mut entries[*slot as usize];
+            if entry.seen == *generation {
+                return true;
+            }
+            entry.labels = Labels::default();
+            entry.seen = 0;
+            entry.tracked = 0;
+            free.push(*slot);
+            false
+        });
+    }
+}
+
+/// One scraped sample: its entry in the label cache; `t` is the exposed timestamp, if any.
+struct Scraped {
+    slot: u32,
     t: Option<i64>,
     v: f64,
 }
@@ -531,6 +602,31 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
         Ok((body, format)) => target.samples(&body, format),
         Err(e) => Err(e),
     };
+    record(target, store, now_ms, scraped, started)
+}
+
+/// What [`scrape_once`] does after the HTTP request, on a body already read: parses it and
+/// appends its samples, the staleness markers and the report series into `store`, exactly as
+/// a scrape does (the benchmarks measure the loop's own cost with it).
+pub fn ingest(
+    target: &Target,
+    store: &Store,
+    body: &[u8],
+    format: Format,
+    now_ms: i64,
+) -> ScrapeReport {
+    let started = Instant::now();
+    let scraped = target.samples(body, format);
+    record(target, store, now_ms, scraped, started)
+}
+
+fn record(
+    target: &Target,
+    store: &Store,
+    now_ms: i64,
+    scraped: Result<Vec<Scraped>, ScrapeError>,
+    started: Instant,
+) -> ScrapeReport {
     let duration = started.elapsed();
     let mut report = ScrapeReport {
         error: None,
@@ -540,8 +636,9 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
         refused: 0,
         duration,
     };
-    let mut previous = target.previous.lock();
-    let mut current = HashSet::with_capacity(previous.len());
+    let mut cache = target.cache.lock();
+    let previous = cache.recorded;
+    let generation = cache.generation;
     // Samples appended before the limit stopped Prometheus (its `..._post_metric_relabeling`).
     let mut post_relabeling = None;
     let scraped = match scraped {
@@ -563,30 +660,35 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
                 .as_ref()
                 .map(|f| f.read().expect("filter lock").clone());
             for s in samples {
-                if filter.as_ref().is_some_and(|f| !f.keeps(&s.labels)) {
+                let entry = &mut cache.entries[s.slot as usize];
+                if filter.as_ref().is_some_and(|f| !f.keeps(&entry.labels)) {
                     continue;
                 }
-                if store.append(&s.labels, s.t.unwrap_or(now_ms), s.v).is_err() {
+                if store
+                    .append(&entry.labels, s.t.unwrap_or(now_ms), s.v)
+                    .is_err()
+                {
                     report.refused += 1;
                 }
                 // As Prometheus, series with exposed timestamps get no staleness tracking.
                 if s.t.is_none() {
-                    if !previous.contains(&s.labels) {
+                    if previous == 0 || entry.tracked != previous {
                         report.series_added += 1;
                     }
-                    current.insert(s.labels);
+                    entry.tracked = generation;
                 }
             }
+            report.stale = cache.mark_untracked(store, now_ms);
+            cache.forget_unseen();
+            cache.recorded = generation;
         }
-        Err(e) => report.error = Some(e),
-    }
-    for gone in previous.difference(&current) {
-        if store.append(gone, now_ms, stale_nan()).is_ok() {
-            report.stale += 1;
+        Err(e) => {
+            report.error = Some(e);
+            report.stale = cache.mark_untracked(store, now_ms);
+            cache.recorded = 0;
         }
     }
-    *previous = current;
-    drop(previous);
+    drop(cache);
 
     let up = if report.is_up() { 1.0 } else { 0.0 };
     let samples = report.samples as f64;
