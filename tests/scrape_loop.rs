@@ -785,3 +785,32 @@ async fn our_own_exporter_scrapes_cleanly() {
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_restarted_target_keeps_its_staleness_tracking_and_a_removed_one_marks_everything() {
+    let (addr, serving) = serve(OPENMETRICS, EXPOSITION).await;
+    let store = store();
+    let old = target(addr);
+    assert!(scrape_once(&old, &store, 1_000).await.is_up());
+
+    // The same target with new settings (a reload) takes over what the old one saw: a series
+    // gone by its first scrape gets its marker, and nothing counts as added.
+    let mut config = target_config(addr);
+    config.interval = Some(PromDuration(Duration::from_millis(500)));
+    let new = Target::new(&config, &scrape_config(vec![])).unwrap();
+    new.adopt_history(&old);
+    serving.lock().body = EXPOSITION.replace("orders_total{side=\"sell\"} 5\n", "");
+    let report = scrape_once(&new, &store, 2_000).await;
+    assert!(report.is_up(), "{report:?}");
+    assert_eq!(report.series_added, 0);
+    assert_eq!(report.stale, 1);
+    let sell = series(&store, &[Matcher::equal("side", "sell")]);
+    assert!(is_stale_nan(sell[0].1.last().unwrap().f));
+
+    // Removed: its 12 series and the 5 report series are marked stale.
+    assert_eq!(new.mark_gone(&store, 3_000), 12 + 5);
+    for (labels, samples) in series(&store, &[Matcher::equal("job", "engine")]) {
+        let last = samples.last().unwrap();
+        assert!(is_stale_nan(last.f), "{labels} {samples:?}");
+    }
+}
