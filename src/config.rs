@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::PromDuration;
+use crate::model::{ByteSize, PromDuration};
 
 pub use collectors::{
     CollectedType, CollectorsConfig, FileCollector, JsonCollector, JsonLabel, JsonValue, SqlQuery,
@@ -171,14 +171,17 @@ impl Config {
     /// Parses and validates a config text; `origin` names it in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        // A bad duration is reported with the rest, not alone: it is set aside as `0`, and the
-        // checks that follow say nothing more at its position.
+        // A bad duration or size is reported with the rest, not alone: it is set aside as `0`,
+        // and the checks that follow say nothing more at its position.
         let (document, mut problems) =
             yaml::parse_recovering::<Config>(text, origin, |scalar, message| {
-                PromDuration::parse(scalar)
+                let duration = PromDuration::parse(scalar)
                     .err()
-                    .filter(|error| message.ends_with(&error.to_string()))
-                    .map(|_| "0")
+                    .is_some_and(|error| message.ends_with(&error.to_string()));
+                let size = ByteSize::parse(scalar)
+                    .err()
+                    .is_some_and(|error| message.ends_with(&error.to_string()));
+                (duration || size).then_some("0")
             })?;
         let mut checker = check::Checker::new(origin, &document.spans);
         document.value.check(&mut checker);

@@ -3,6 +3,8 @@
 pub mod duration;
 pub mod labels;
 pub mod names;
+pub mod size;
 pub mod value;
 
 pub use duration::PromDuration;
+pub use size::ByteSize;

@@ -108,6 +108,23 @@ fn remote_and_scrape_targets() {
 }
 
 #[test]
+fn bad_scrape_sizes_and_limits() {
+    let units =
+        "use B, KB, MB, GB, TB, PB or EB (powers of 1024), or KiB, MiB, GiB, TiB, PiB or EiB";
+    assert_eq!(
+        error("scrape_limits.yaml"),
+        [
+            format!("scrape_limits.yaml:5:22: sidecar.scrape.body_size_limit: unknown unit \" MB\" in size \"10 MB\": {units}, not both kinds in one size"),
+            format!("scrape_limits.yaml:9:26: sidecar.scrape.targets[0].body_size_limit: unknown unit \"kb\" in size \"512kb\": {units}, not both kinds in one size"),
+            "scrape_limits.yaml:13:18: sidecar.scrape.targets[1].timeout: timeout (3s) must not be longer than interval (2s)".to_owned(),
+            "scrape_limits.yaml:14:9: sidecar.scrape.targets[2]: same url, job and labels as targets[0]: a target is scraped once".to_owned(),
+            format!("scrape_limits.yaml:16:26: sidecar.scrape.targets[2].body_size_limit: missing unit in size \"10\": {units}"),
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
 fn notifier_config_file_and_inline() {
     assert_eq!(
         error("notifier_config_twice.yaml"),
@@ -196,6 +213,13 @@ fn full_example_loads() {
         config.sidecar.scrape.targets[0].labels["engine_host"],
         "trading-box"
     );
+    let scrape = &config.sidecar.scrape;
+    let target = &scrape.targets[0];
+    assert_eq!(scrape.body_size_limit.bytes(), 32 << 20);
+    assert_eq!(scrape.body_size_limit_of(target).bytes(), 8 << 20);
+    assert_eq!(scrape.sample_limit_of(target), 50_000);
+    assert_eq!(scrape.interval_of(target).to_string(), "2s");
+    assert_eq!(scrape.timeout_of(target).to_string(), "500ms");
     assert_eq!(config.notifier.timezone, "America/New_York");
     assert_eq!(config.notifier.escalations[0].after.to_string(), "10m");
     assert_eq!(

@@ -98,15 +98,14 @@ fn scrape_config(targets: Vec<ScrapeTarget>) -> ScrapeConfig {
         interval: PromDuration(Duration::from_secs(1)),
         timeout: PromDuration(Duration::from_secs(1)),
         targets,
+        ..ScrapeConfig::default()
     }
 }
 
 fn target_config(addr: SocketAddr) -> ScrapeTarget {
     ScrapeTarget {
-        url: format!("http://{addr}/metrics"),
-        job: "engine".to_owned(),
-        bearer_token_file: None,
         labels: BTreeMap::from([("env".to_owned(), "test".to_owned())]),
+        ..ScrapeTarget::new(format!("http://{addr}/metrics"), "engine")
     }
 }
 
@@ -477,16 +476,22 @@ async fn an_unknown_content_type_fails_the_scrape() {
 }
 
 #[tokio::test]
-async fn a_body_over_the_limit_fails_the_scrape() {
+async fn a_body_reaching_the_limit_fails_the_scrape() {
     let (addr, serving) = serve(OPENMETRICS, EXPOSITION).await;
     let store = store();
-    let limited = target(addr).with_body_limit(EXPOSITION.len() - 1);
+    // As Prometheus's LimitReader check (`n >= limit`): a body of exactly the limit fails.
+    let limited = target(addr).with_body_limit(EXPOSITION.len());
     let report = scrape_once(&limited, &store, 1_000).await;
     assert!(
-        matches!(report.error, Some(ScrapeError::BodyTooLarge { .. })),
+        matches!(report.error, Some(ScrapeError::BodyTooLarge { limit }) if limit == EXPOSITION.len()),
         "{report:?}"
     );
+    assert_eq!(
+        report.error.as_ref().unwrap().to_string(),
+        "body size limit exceeded"
+    );
     assert_eq!(value_at(&store, "up", 1_000), 0.0);
+    assert!(series(&store, &[Matcher::equal("__name__", "orders_total")]).is_empty());
 
     // The limit applies to the decompressed body.
     serving.lock().gzip = true;
@@ -495,8 +500,168 @@ async fn a_body_over_the_limit_fails_the_scrape() {
         report.error,
         Some(ScrapeError::BodyTooLarge { .. })
     ));
-    let exact = target(addr).with_body_limit(EXPOSITION.len());
-    assert!(scrape_once(&exact, &store, 3_000).await.is_up());
+    let roomy = target(addr).with_body_limit(EXPOSITION.len() + 1);
+    assert!(scrape_once(&roomy, &store, 3_000).await.is_up());
+    // 0 is no limit.
+    let unlimited = target(addr).with_body_limit(0);
+    assert!(scrape_once(&unlimited, &store, 4_000).await.is_up());
+}
+
+/// A target whose `/metrics` never ends: `# HELP` lines for ever, gzipped when `gzip`.
+async fn serve_endless(gzip: bool) -> SocketAddr {
+    async fn endless(State(gzip): State<bool>) -> Response {
+        let chunk = "# HELP filler Endless.\n".repeat(4096).into_bytes();
+        // One gzip stream, flushed after each chunk so that every chunk goes out at once.
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let chunks = futures_util::stream::unfold(encoder, move |mut encoder| {
+            let chunk = chunk.clone();
+            async move {
+                let out = if gzip {
+                    encoder.write_all(&chunk).unwrap();
+                    encoder.flush().unwrap();
+                    std::mem::take(encoder.get_mut())
+                } else {
+                    chunk
+                };
+                Some((
+                    Ok::<_, std::convert::Infallible>(bytes::Bytes::from(out)),
+                    encoder,
+                ))
+            }
+        });
+        let mut response = axum::body::Body::from_stream(chunks).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, OPENMETRICS.parse().unwrap());
+        if gzip {
+            headers.insert(header::CONTENT_ENCODING, "gzip".parse().unwrap());
+        }
+        response
+    }
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(endless))
+        .with_state(gzip);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_limit_plain_and_gzipped() {
+    for gzip in [false, true] {
+        let addr = serve_endless(gzip).await;
+        let store = store();
+        // A timeout far beyond what reading 1 MiB takes: the limit ends the read, not it.
+        let mut config = target_config(addr);
+        config.timeout = Some(PromDuration(Duration::from_secs(30)));
+        config.interval = Some(PromDuration(Duration::from_secs(30)));
+        let target = Target::new(&config, &scrape_config(vec![]))
+            .unwrap()
+            .with_body_limit(1 << 20);
+        let report = scrape_once(&target, &store, 1_000).await;
+        assert!(
+            matches!(report.error, Some(ScrapeError::BodyTooLarge { .. })),
+            "gzip {gzip}: {report:?}"
+        );
+        assert!(report.duration < Duration::from_secs(30), "{report:?}");
+        assert_eq!(value_at(&store, "up", 1_000), 0.0);
+    }
+}
+
+#[tokio::test]
+async fn a_scrape_over_the_sample_limit_fails_as_a_whole() {
+    // EXPOSITION holds 13 samples.
+    let (addr, serving) = serve(OPENMETRICS, EXPOSITION).await;
+    let telemetry = Arc::new(Telemetry::new());
+    let store = store();
+    let target = target(addr)
+        .with_sample_limit(13)
+        .with_telemetry(telemetry.clone());
+    let report = scrape_once(&target, &store, 1_000).await;
+    assert!(report.is_up(), "{report:?}");
+
+    // One sample more: nothing of it is stored, up is 0, every series of the previous scrape
+    // is marked stale as after any failed scrape.
+    serving.lock().body = EXPOSITION.replace("# EOF\n", "extra_total 1\n# EOF\n");
+    let report = scrape_once(&target, &store, 2_000).await;
+    assert!(
+        matches!(
+            report.error,
+            Some(ScrapeError::SampleLimit {
+                limit: 13,
+                samples: 14
+            })
+        ),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.error.as_ref().unwrap().to_string(),
+        "sample limit exceeded"
+    );
+    assert_eq!(report.stale, 13);
+    assert_eq!(value_at(&store, "up", 2_000), 0.0);
+    // As Prometheus records it: every sample counted as scraped, the limit's worth appended.
+    assert_eq!(value_at(&store, "scrape_samples_scraped", 2_000), 14.0);
+    assert_eq!(
+        value_at(&store, "scrape_samples_post_metric_relabeling", 2_000),
+        13.0
+    );
+    assert!(series(&store, &[Matcher::equal("__name__", "extra_total")]).is_empty());
+    let buy = series(&store, &[Matcher::equal("side", "buy")]);
+    let last = buy[0].1.last().unwrap();
+    assert_eq!(last.t, 2_000);
+    assert!(is_stale_nan(last.f));
+    assert!(
+        buy[0].1.iter().all(|s| s.t != 2_000 || is_stale_nan(s.f)),
+        "no partial append: {buy:?}"
+    );
+
+    // Back under the limit: up again, the series come back as added.
+    serving.lock().body = EXPOSITION.to_owned();
+    let report = scrape_once(&target, &store, 3_000).await;
+    assert!(report.is_up(), "{report:?}");
+    assert_eq!(report.series_added, 13);
+
+    let text = telemetry.registry(None).encode(Format::Text);
+    assert!(
+        text.contains(&format!(
+            "tradewatch_scrapes_total{{result=\"sample_limit\",target=\"http://{addr}/metrics\"}} 1.0\n"
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn limits_and_timing_come_from_the_target_or_the_section() {
+    let (addr, _serving) = serve(OPENMETRICS, EXPOSITION).await;
+    let store = store();
+    let mut section = scrape_config(vec![]);
+    section.sample_limit = 10;
+    section.interval = PromDuration(Duration::from_secs(5));
+    // The section's limit applies to a target that sets none.
+    let plain = Target::new(&target_config(addr), &section).unwrap();
+    assert_eq!(plain.interval(), Duration::from_secs(5));
+    let report = scrape_once(&plain, &store, 1_000).await;
+    assert!(
+        matches!(report.error, Some(ScrapeError::SampleLimit { .. })),
+        "{report:?}"
+    );
+    // The target's own settings win.
+    let mut own = target_config(addr);
+    own.job = "own".to_owned();
+    own.sample_limit = Some(0);
+    own.interval = Some(PromDuration(Duration::from_millis(250)));
+    own.body_size_limit = Some("16B".parse().unwrap());
+    let target = Target::new(&own, &section).unwrap();
+    assert_eq!(target.interval(), Duration::from_millis(250));
+    let report = scrape_once(&target, &store, 1_000).await;
+    assert!(
+        matches!(report.error, Some(ScrapeError::BodyTooLarge { limit: 16 })),
+        "{report:?}"
+    );
+    own.body_size_limit = Some("1KiB".parse().unwrap());
+    let target = Target::new(&own, &section).unwrap();
+    assert!(scrape_once(&target, &store, 2_000).await.is_up());
 }
 
 #[tokio::test]
@@ -619,4 +784,33 @@ async fn our_own_exporter_scrapes_cleanly() {
 
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_restarted_target_keeps_its_staleness_tracking_and_a_removed_one_marks_everything() {
+    let (addr, serving) = serve(OPENMETRICS, EXPOSITION).await;
+    let store = store();
+    let old = target(addr);
+    assert!(scrape_once(&old, &store, 1_000).await.is_up());
+
+    // The same target with new settings (a reload) takes over what the old one saw: a series
+    // gone by its first scrape gets its marker, and nothing counts as added.
+    let mut config = target_config(addr);
+    config.interval = Some(PromDuration(Duration::from_millis(500)));
+    let new = Target::new(&config, &scrape_config(vec![])).unwrap();
+    new.adopt_history(&old);
+    serving.lock().body = EXPOSITION.replace("orders_total{side=\"sell\"} 5\n", "");
+    let report = scrape_once(&new, &store, 2_000).await;
+    assert!(report.is_up(), "{report:?}");
+    assert_eq!(report.series_added, 0);
+    assert_eq!(report.stale, 1);
+    let sell = series(&store, &[Matcher::equal("side", "sell")]);
+    assert!(is_stale_nan(sell[0].1.last().unwrap().f));
+
+    // Removed: its 12 series and the 5 report series are marked stale.
+    assert_eq!(new.mark_gone(&store, 3_000), 12 + 5);
+    for (labels, samples) in series(&store, &[Matcher::equal("job", "engine")]) {
+        let last = samples.last().unwrap();
+        assert!(is_stale_nan(last.f), "{labels} {samples:?}");
+    }
 }

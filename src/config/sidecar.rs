@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::check::Checker;
-use crate::model::PromDuration;
+use crate::model::{ByteSize, PromDuration};
 
 /// How the alert sidecar evaluates rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +61,13 @@ pub struct ScrapeConfig {
     /// How long a scrape may take.
     #[serde(default = "default_scrape_timeout")]
     pub timeout: PromDuration,
+    /// Most samples one scrape may hold; a scrape with more fails as a whole
+    /// (`sample limit exceeded`). 0 means no limit.
+    pub sample_limit: u64,
+    /// Largest (uncompressed) body a scrape may read; a larger body fails the scrape
+    /// (`body size limit exceeded`). 0 means no limit.
+    #[serde(default = "default_body_size_limit")]
+    pub body_size_limit: ByteSize,
     /// The targets.
     pub targets: Vec<ScrapeTarget>,
 }
@@ -79,6 +86,34 @@ pub struct ScrapeTarget {
     /// Extra labels on every series of the target.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// This target's time between scrapes; unset means `scrape.interval`.
+    #[serde(default)]
+    pub interval: Option<PromDuration>,
+    /// This target's scrape timeout; unset means `scrape.timeout`.
+    #[serde(default)]
+    pub timeout: Option<PromDuration>,
+    /// This target's sample limit; unset means `scrape.sample_limit`.
+    #[serde(default)]
+    pub sample_limit: Option<u64>,
+    /// This target's body size limit; unset means `scrape.body_size_limit`.
+    #[serde(default)]
+    pub body_size_limit: Option<ByteSize>,
+}
+
+impl ScrapeTarget {
+    /// A target of `url` with `job` and nothing else set.
+    pub fn new(url: impl Into<String>, job: impl Into<String>) -> ScrapeTarget {
+        ScrapeTarget {
+            url: url.into(),
+            job: job.into(),
+            bearer_token_file: None,
+            labels: BTreeMap::new(),
+            interval: None,
+            timeout: None,
+            sample_limit: None,
+            body_size_limit: None,
+        }
+    }
 }
 
 /// A Prometheus-compatible query API that evaluates whole expressions.
@@ -171,6 +206,12 @@ fn default_scrape_timeout() -> PromDuration {
     PromDuration::from_secs(1)
 }
 
+/// 64 MiB: ample for a 100k-series exposition (about 12 MB), small enough that a runaway
+/// exporter cannot exhaust the sidecar's memory.
+fn default_body_size_limit() -> ByteSize {
+    ByteSize::from_bytes(64 << 20)
+}
+
 fn default_remote_timeout() -> PromDuration {
     PromDuration::from_secs(30)
 }
@@ -206,6 +247,8 @@ impl Default for ScrapeConfig {
         ScrapeConfig {
             interval: default_scrape_interval(),
             timeout: default_scrape_timeout(),
+            sample_limit: 0,
+            body_size_limit: default_body_size_limit(),
             targets: Vec::new(),
         }
     }
@@ -262,6 +305,26 @@ impl SidecarConfig {
 }
 
 impl ScrapeConfig {
+    /// `target`'s interval: its own or the section's.
+    pub fn interval_of(&self, target: &ScrapeTarget) -> PromDuration {
+        target.interval.unwrap_or(self.interval)
+    }
+
+    /// `target`'s timeout: its own or the section's.
+    pub fn timeout_of(&self, target: &ScrapeTarget) -> PromDuration {
+        target.timeout.unwrap_or(self.timeout)
+    }
+
+    /// `target`'s sample limit (0: none): its own or the section's.
+    pub fn sample_limit_of(&self, target: &ScrapeTarget) -> u64 {
+        target.sample_limit.unwrap_or(self.sample_limit)
+    }
+
+    /// `target`'s body size limit (0: none): its own or the section's.
+    pub fn body_size_limit_of(&self, target: &ScrapeTarget) -> ByteSize {
+        target.body_size_limit.unwrap_or(self.body_size_limit)
+    }
+
     fn check(&self, c: &mut Checker<'_>) {
         c.positive("interval", self.interval);
         c.positive("timeout", self.timeout);
@@ -284,7 +347,38 @@ impl ScrapeConfig {
                             c.label_name_key(name);
                         }
                     });
+                    if let Some(interval) = target.interval {
+                        c.positive("interval", interval);
+                    }
+                    if let Some(timeout) = target.timeout {
+                        c.positive("timeout", timeout);
+                    }
+                    let (interval, timeout) = (self.interval_of(target), self.timeout_of(target));
+                    if timeout > interval && (target.interval.is_some() || target.timeout.is_some())
+                    {
+                        let field = if target.timeout.is_some() {
+                            "timeout"
+                        } else {
+                            "interval"
+                        };
+                        c.field_error(
+                            field,
+                            format!(
+                                "timeout ({timeout}) must not be longer than interval ({interval})"
+                            ),
+                        );
+                    }
                 });
+                let first = self.targets[..i].iter().position(|t| {
+                    t.url == target.url && t.job == target.job && t.labels == target.labels
+                });
+                if let Some(first) = first {
+                    c.within(i, |c| {
+                        c.key_error(format!(
+                            "same url, job and labels as targets[{first}]: a target is scraped once"
+                        ));
+                    });
+                }
             }
         });
     }

@@ -566,11 +566,13 @@ impl SidecarParts {
         })
     }
 
-    /// Reloads rule files and the routing file of `config` together: everything is loaded and
-    /// checked first, and nothing changes unless all of it is valid. Alert states carry over
-    /// (by rule), silences, the notification log and the outbox stay. Settings that only a
-    /// restart applies (listener, data directory, scrape targets, `sidecar.remote`,
-    /// Alertmanagers, adding or removing the notifier) are named in the error when they changed.
+    /// Reloads rule files, the routing file and the scrape targets of `config` together:
+    /// everything is loaded and checked first, and nothing changes unless all of it is valid.
+    /// Alert states carry over (by rule), silences, the notification log and the outbox stay;
+    /// targets whose settings did not change go on scraping without a gap, changed ones
+    /// restart, removed ones stop with their series marked stale. Settings that only a restart
+    /// applies (listener, data directory, `sidecar.remote`, Alertmanagers, adding or removing
+    /// the notifier) are named in the error when they changed.
     pub async fn reload(&mut self, config: &Config, external_url: &str) -> Result<(), RoleError> {
         if config.sidecar.remote != self.remote_config {
             let message = if self.local.is_some() {
@@ -585,6 +587,18 @@ impl SidecarParts {
         let filter =
             crate::scrape::filter::SeriesFilter::for_rules(&groups, &config.sidecar.store.keep)
                 .map_err(|message| RoleError::Rules { message })?;
+        let scrape_plan = match &self.scraper {
+            Some(scraper) => {
+                Some(
+                    scraper
+                        .prepare(&config.sidecar.scrape)
+                        .map_err(|e| RoleError::Rules {
+                            message: format!("sidecar.scrape: {e}"),
+                        })?,
+                )
+            }
+            None => None,
+        };
         let notifier = match (&self.notifier, routing(config)?) {
             (Some(n), Some(am)) => {
                 let templates = notification_templates(&am)?;
@@ -660,6 +674,16 @@ impl SidecarParts {
             n.reload(am, channels, chrono::Utc::now());
         }
         *self.filter.write().expect("filter lock") = Arc::new(filter);
+        if let (Some(scraper), Some(plan)) = (&mut self.scraper, scrape_plan) {
+            let r = scraper.apply(plan).await;
+            tracing::info!(
+                kept = r.kept,
+                restarted = r.restarted,
+                added = r.added,
+                removed = r.removed,
+                "Scrape targets reloaded."
+            );
+        }
         self.settings = settings;
         tracing::info!(groups = group_count, carried, "Configuration reloaded.");
         Ok(())

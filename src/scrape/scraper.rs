@@ -1,5 +1,7 @@
-//! The scrape loop: one tokio task per target, each scraping on its interval at a stable offset
-//! within it (as Prometheus spreads its targets), until stopped.
+//! The scrape loops: one tokio task per target, each scraping on its own interval at a stable
+//! offset within it (as Prometheus spreads its targets), until stopped; a reload keeps the loops
+//! of unchanged targets running, restarts changed ones and ends removed ones with staleness
+//! markers for their series.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::target::{ScrapeError, Target, scrape_once};
-use crate::config::ScrapeConfig;
+use crate::config::{ScrapeConfig, ScrapeTarget};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
@@ -16,11 +18,74 @@ use crate::telemetry::Telemetry;
 /// read it can evaluate at once.
 pub type OnChange = Arc<dyn Fn() + Send + Sync>;
 
-/// The running scrape loops of every configured target.
-#[derive(Debug)]
-pub struct Scraper {
+/// One target's running loop.
+struct Loop {
+    /// The target's configuration with the section's defaults filled in: a reload compares it.
+    settings: ScrapeTarget,
+    target: Arc<Target>,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Loop {
+    /// Stops the loop (a scrape in flight is abandoned) and waits for it to end.
+    async fn stop(self) -> Arc<Target> {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.target
+    }
+}
+
+/// The running scrape loops of every configured target.
+pub struct Scraper {
+    loops: Vec<Loop>,
+    store: Arc<Store>,
+    telemetry: Option<Arc<Telemetry>>,
+    on_change: Option<OnChange>,
+    filter: Option<super::filter::FilterHandle>,
+}
+
+impl std::fmt::Debug for Scraper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scraper")
+            .field("targets", &self.loops.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The targets of a new configuration, checked and built, ready for [`Scraper::apply`].
+pub struct ScrapePlan {
+    /// Each target's settings, and its new [`Target`] unless a running loop has the same.
+    targets: Vec<(ScrapeTarget, Option<Target>)>,
+}
+
+/// What [`Scraper::apply`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Loops left running: the target's settings did not change.
+    pub kept: usize,
+    /// Loops restarted with new settings (same URL, job and labels).
+    pub restarted: usize,
+    /// New targets.
+    pub added: usize,
+    /// Targets gone, their series marked stale.
+    pub removed: usize,
+}
+
+/// `target` with every setting it leaves to the section filled in from `config`.
+fn settings(target: &ScrapeTarget, config: &ScrapeConfig) -> ScrapeTarget {
+    ScrapeTarget {
+        interval: Some(config.interval_of(target)),
+        timeout: Some(config.timeout_of(target)),
+        sample_limit: Some(config.sample_limit_of(target)),
+        body_size_limit: Some(config.body_size_limit_of(target)),
+        ..target.clone()
+    }
+}
+
+/// Whether two targets are the same one (their series are the same), whatever their settings.
+fn same_target(a: &ScrapeTarget, b: &ScrapeTarget) -> bool {
+    a.url == b.url && a.job == b.job && a.labels == b.labels
 }
 
 impl Scraper {
@@ -43,46 +108,160 @@ impl Scraper {
         on_change: Option<OnChange>,
         filter: Option<super::filter::FilterHandle>,
     ) -> Result<Scraper, ScrapeError> {
-        let mut targets = Vec::with_capacity(config.targets.len());
-        for t in &config.targets {
-            let mut target = Target::new(t, config)?;
-            if let Some(f) = &filter {
-                target = target.with_filter(f.clone());
-            }
-            targets.push(match &telemetry {
-                Some(telemetry) => target.with_telemetry(telemetry.clone()),
-                None => target,
-            });
+        let mut scraper = Scraper {
+            loops: Vec::new(),
+            store,
+            telemetry,
+            on_change,
+            filter,
+        };
+        let plan = scraper.prepare(config)?;
+        for (settings, target) in plan.targets {
+            let target = target.expect("no loop runs yet");
+            scraper.spawn_loop(settings, target);
         }
-        Ok(Scraper::spawn_with(targets, store, on_change))
+        Ok(scraper)
     }
 
     /// Starts one loop per already built target.
     pub fn spawn(targets: Vec<Target>, store: Arc<Store>) -> Scraper {
-        Scraper::spawn_with(targets, store, None)
+        let mut scraper = Scraper {
+            loops: Vec::new(),
+            store,
+            telemetry: None,
+            on_change: None,
+            filter: None,
+        };
+        for target in targets {
+            // Built by hand: no settings to compare at a reload, so a reload replaces it.
+            let settings = ScrapeTarget::new(target.name(), "");
+            scraper.spawn_loop(settings, target);
+        }
+        scraper
     }
 
-    fn spawn_with(targets: Vec<Target>, store: Arc<Store>, on_change: Option<OnChange>) -> Scraper {
-        let (stop, stopped) = watch::channel(false);
-        let tasks = targets
+    /// Checks and builds the targets of `config` that no running loop already scrapes with the
+    /// same settings; changes nothing, so a reload can refuse the whole configuration.
+    pub fn prepare(&self, config: &ScrapeConfig) -> Result<ScrapePlan, ScrapeError> {
+        let mut targets = Vec::with_capacity(config.targets.len());
+        // Each running loop serves at most one target of the plan, as `apply` matches them.
+        let mut claimed = vec![false; self.loops.len()];
+        for t in &config.targets {
+            let settings = settings(t, config);
+            let running =
+                (0..self.loops.len()).find(|&i| !claimed[i] && self.loops[i].settings == settings);
+            let target = if let Some(i) = running {
+                claimed[i] = true;
+                None
+            } else {
+                let mut target = Target::new(t, config)?;
+                if let Some(f) = &self.filter {
+                    target = target.with_filter(f.clone());
+                }
+                if let Some(telemetry) = &self.telemetry {
+                    target = target.with_telemetry(telemetry.clone());
+                }
+                Some(target)
+            };
+            targets.push((settings, target));
+        }
+        Ok(ScrapePlan { targets })
+    }
+
+    /// Puts `plan` in force: loops of unchanged targets go on untouched; a target whose settings
+    /// changed restarts, its staleness tracking carried over; a target no longer configured stops
+    /// and its series (with `up` and the `scrape_*` series) get staleness markers at once.
+    pub async fn apply(&mut self, plan: ScrapePlan) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        let mut old: Vec<Option<Loop>> = std::mem::take(&mut self.loops)
             .into_iter()
-            .map(|target| {
-                tokio::spawn(run(
-                    Arc::new(target),
-                    store.clone(),
-                    stopped.clone(),
-                    on_change.clone(),
-                ))
-            })
+            .map(Some)
             .collect();
-        Scraper { stop, tasks }
+        let mut kept = Vec::new();
+        let mut starting = Vec::new();
+        for (settings, target) in plan.targets {
+            let unchanged = old
+                .iter()
+                .position(|l| l.as_ref().is_some_and(|l| l.settings == settings));
+            match (unchanged, target) {
+                (Some(i), None) => {
+                    kept.push(old[i].take().expect("matched a running loop"));
+                    report.kept += 1;
+                }
+                (_, Some(target)) => {
+                    let previous = old.iter().position(|l| {
+                        l.as_ref()
+                            .is_some_and(|l| same_target(&l.settings, &settings))
+                    });
+                    match previous {
+                        Some(i) => {
+                            let stopped =
+                                old[i].take().expect("matched a running loop").stop().await;
+                            target.adopt_history(&stopped);
+                            report.restarted += 1;
+                        }
+                        None => report.added += 1,
+                    }
+                    starting.push((settings, target));
+                }
+                // `prepare` left out the target because this scraper runs it: still there.
+                (None, None) => unreachable!("a plan applies to the scraper that prepared it"),
+            }
+        }
+        let now_ms = now_since_epoch().as_millis() as i64;
+        for gone in old.into_iter().flatten() {
+            let target = gone.stop().await;
+            let stale = target.mark_gone(&self.store, now_ms);
+            tracing::info!(target_url = %target.name(), stale, "Scrape target removed; its series are stale.");
+            report.removed += 1;
+        }
+        self.loops = kept;
+        for (settings, target) in starting {
+            self.spawn_loop(settings, target);
+        }
+        report
+    }
+
+    /// [`Scraper::prepare`] then [`Scraper::apply`].
+    pub async fn reload(&mut self, config: &ScrapeConfig) -> Result<ReloadReport, ScrapeError> {
+        let plan = self.prepare(config)?;
+        Ok(self.apply(plan).await)
+    }
+
+    /// How many targets are scraped.
+    pub fn len(&self) -> usize {
+        self.loops.len()
+    }
+
+    /// Whether no target is scraped.
+    pub fn is_empty(&self) -> bool {
+        self.loops.is_empty()
+    }
+
+    fn spawn_loop(&mut self, settings: ScrapeTarget, target: Target) {
+        let (stop, stopped) = watch::channel(false);
+        let target = Arc::new(target);
+        let task = tokio::spawn(run(
+            target.clone(),
+            self.store.clone(),
+            stopped,
+            self.on_change.clone(),
+        ));
+        self.loops.push(Loop {
+            settings,
+            target,
+            stop,
+            task,
+        });
     }
 
     /// Stops every loop (a scrape in flight is abandoned) and waits for them to end.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        for l in &self.loops {
+            let _ = l.stop.send(true);
+        }
+        for l in self.loops {
+            let _ = l.task.await;
         }
     }
 }

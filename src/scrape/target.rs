@@ -2,7 +2,7 @@
 //! header and gzip, `job`/`instance` and the target's labels on every series, `le`/`quantile`
 //! normalised, `up` and the `scrape_*` series, staleness markers for series that went away.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,15 +10,12 @@ use parking_lot::Mutex;
 
 use super::parse::{Entry, FamilyType, Format, parse};
 use crate::config::{ScrapeConfig, ScrapeTarget};
-use crate::model::labels::{Labels, LabelsBuilder};
+use crate::model::labels::{FxBuildHasher, Labels, LabelsBuilder};
 use crate::store::{Store, stale_nan};
 use crate::telemetry::Telemetry;
 
 /// The `Accept` header Prometheus 3 sends with its default scrape protocols (no protobuf).
 pub const ACCEPT_HEADER: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
-
-/// The largest (uncompressed) body a scrape accepts by default: 64 MiB.
-pub const DEFAULT_BODY_LIMIT: usize = 64 << 20;
 
 /// Why a target could not be set up or a scrape failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +48,19 @@ pub enum ScrapeError {
     /// The response's `Content-Type` is neither OpenMetrics nor Prometheus text.
     #[error("received unsupported Content-Type {0:?}")]
     ContentType(String),
-    /// The body was larger than the limit.
-    #[error("body size limit exceeded: more than {limit} bytes")]
+    /// The (uncompressed) body reached the limit: Prometheus's `body size limit exceeded`.
+    #[error("body size limit exceeded")]
     BodyTooLarge {
         /// The limit in bytes.
         limit: usize,
+    },
+    /// The exposition held more samples than the limit: Prometheus's `sample limit exceeded`.
+    #[error("sample limit exceeded")]
+    SampleLimit {
+        /// The limit.
+        limit: usize,
+        /// Samples in the exposition.
+        samples: usize,
     },
     /// The exposition is invalid.
     #[error("invalid exposition: {0}")]
@@ -74,6 +79,7 @@ impl ScrapeError {
             ScrapeError::Status(_) => "status",
             ScrapeError::ContentType(_) => "content_type",
             ScrapeError::BodyTooLarge { .. } => "body_too_large",
+            ScrapeError::SampleLimit { .. } => "sample_limit",
             ScrapeError::Parse(_) => "parse",
         }
     }
@@ -91,13 +97,16 @@ pub struct Target {
     bearer_token_file: Option<std::path::PathBuf>,
     timeout: Duration,
     interval: Duration,
+    /// Bodies of this many (uncompressed) bytes or more fail; `usize::MAX` when unlimited.
     body_limit: usize,
+    /// Expositions with more samples fail; `usize::MAX` when unlimited.
+    sample_limit: usize,
     client: reqwest::Client,
     telemetry: Option<Arc<Telemetry>>,
     filter: Option<super::filter::FilterHandle>,
     /// Its last successful scrape carried [`CHANGES_HEADER`].
     has_changes: std::sync::atomic::AtomicBool,
-    previous: Mutex<HashSet<Labels>>,
+    /// The series of the scrapes, with the marks of staleness tracking.
     cache: Mutex<LabelsCache>,
 }
 
@@ -111,7 +120,8 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// A target from its configuration and the scrape settings (interval, timeout).
+    /// A target from its configuration and the scrape section's defaults (interval, timeout,
+    /// limits) for what the target does not set.
     pub fn new(target: &ScrapeTarget, scrape: &ScrapeConfig) -> Result<Target, ScrapeError> {
         let invalid = |reason: String| ScrapeError::InvalidUrl {
             url: target.url.clone(),
@@ -143,21 +153,29 @@ impl Target {
             url,
             target_labels: b.build(),
             bearer_token_file: target.bearer_token_file.clone(),
-            timeout: scrape.timeout.0,
-            interval: scrape.interval.0,
-            body_limit: DEFAULT_BODY_LIMIT,
+            timeout: scrape.timeout_of(target).0,
+            interval: scrape.interval_of(target).0,
+            body_limit: unlimited_if_zero(scrape.body_size_limit_of(target).bytes()),
+            sample_limit: unlimited_if_zero(scrape.sample_limit_of(target)),
             client,
             telemetry: None,
             filter: None,
             has_changes: std::sync::atomic::AtomicBool::new(false),
-            previous: Mutex::new(HashSet::new()),
             cache: Mutex::new(LabelsCache::default()),
         })
     }
 
-    /// Sets the largest (uncompressed) body accepted.
+    /// Sets the body size limit: a body of `bytes` (uncompressed) bytes or more fails the
+    /// scrape, as Prometheus's `body_size_limit`; 0 means no limit.
     pub fn with_body_limit(mut self, bytes: usize) -> Target {
-        self.body_limit = bytes;
+        self.body_limit = unlimited_if_zero(bytes as u64);
+        self
+    }
+
+    /// Sets the sample limit: an exposition with more samples fails the scrape as a whole, as
+    /// Prometheus's `sample_limit`; 0 means no limit.
+    pub fn with_sample_limit(mut self, samples: usize) -> Target {
+        self.sample_limit = unlimited_if_zero(samples as u64);
         self
     }
 
@@ -187,6 +205,29 @@ impl Target {
     /// Time between scrapes.
     pub fn interval(&self) -> Duration {
         self.interval
+    }
+
+    /// Takes over what `old` (the same target before a reload changed its settings) saw: the
+    /// series of its last scrape, so that those the next scrape misses get their markers, and
+    /// its label cache.
+    pub fn adopt_history(&self, old: &Target) {
+        *self.cache.lock() = std::mem::take(&mut *old.cache.lock());
+    }
+
+    /// Writes staleness markers at `now_ms` for every series of the last scrape and for `up`
+    /// and the `scrape_*` series, as Prometheus does when a target goes away; returns how many
+    /// were written.
+    pub fn mark_gone(&self, store: &Store, now_ms: i64) -> usize {
+        let mut cache = self.cache.lock();
+        let stale = cache.mark_untracked(store, now_ms);
+        cache.recorded = 0;
+        let report = REPORT_SERIES
+            .iter()
+            .map(|name| self.target_labels.builder().set("__name__", name).build());
+        stale
+            + report
+                .filter(|labels| store.append(labels, now_ms, stale_nan()).is_ok())
+                .count()
     }
 
     /// Whether the target's last scrape said it offers the change long poll.
@@ -257,9 +298,11 @@ impl Target {
             .unwrap_or("")
             .to_owned();
         let format = format_of(&content_type).ok_or(ScrapeError::ContentType(content_type))?;
+        // As Prometheus reads through a `LimitReader`: reaching the limit fails, and nothing past
+        // it is read (chunks arrive already decompressed, so the limit counts inflated bytes).
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > self.body_limit {
+            if body.len().saturating_add(chunk.len()) >= self.body_limit {
                 return Err(ScrapeError::BodyTooLarge {
                     limit: self.body_limit,
                 });
@@ -275,7 +318,7 @@ impl Target {
     /// under its series as written (name, labels, family type), so a series seen before costs
     /// one lookup and no allocation; entries of series absent from a successful scrape go.
     fn samples(&self, body: &[u8], format: Format) -> Result<Vec<Scraped>, ScrapeError> {
-        let mut types: HashMap<&str, FamilyType> = HashMap::new();
+        let mut types: HashMap<&str, FamilyType, FxBuildHasher> = HashMap::default();
         let mut out = Vec::new();
         let mut cache = self.cache.lock();
         cache.generation += 1;
@@ -304,26 +347,20 @@ impl Target {
                 key.push(':');
                 key.push_str(part);
             }
-            let labels = match cache.series.get_mut(key.as_str()) {
-                Some((labels, seen)) => {
-                    *seen = generation;
-                    labels.clone()
-                }
+            let slot = match cache.index.get(key.as_str()) {
+                Some(&slot) => slot,
                 None => {
                     let labels = self.series_labels(&sample, kind);
-                    cache
-                        .series
-                        .insert(key.clone(), (labels.clone(), generation));
-                    labels
+                    cache.insert(key.clone(), labels)
                 }
             };
+            cache.entries[slot as usize].seen = generation;
             out.push(Scraped {
-                labels,
+                slot,
                 t: sample.timestamp,
                 v: sample.value,
             });
         }
-        cache.series.retain(|_, (_, seen)| *seen == generation);
         Ok(out)
     }
 
@@ -346,16 +383,102 @@ impl Target {
     }
 }
 
-/// Final labels of the series seen in the last successful scrape, by series as written.
-#[derive(Default)]
-struct LabelsCache {
-    series: HashMap<String, (Labels, u64)>,
-    generation: u64,
+fn unlimited_if_zero(limit: u64) -> usize {
+    match limit {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    }
 }
 
-/// One scraped sample with its final labels; `t` is the exposed timestamp, if any.
-struct Scraped {
+/// Prometheus's scrape cache: the final labels of the series seen in the last successful
+/// scrape, by series as written, each marked with the scrape that last saw it and the one that
+/// last tracked it for staleness. The marks stand in for a set of the previous scrape's series:
+/// a series tracked by the previous scrape and not by this one gets its marker, with no set
+/// built, hashed or compared per scrape.
+#[derive(Default)]
+struct LabelsCache {
+    /// Series as written (family type, name, labels) to its entry.
+    index: HashMap<String, u32, FxBuildHasher>,
+    entries: Vec<CacheEntry>,
+    /// Entries free for reuse.
+    free: Vec<u32>,
+    /// The last parse's number (from 1).
+    generation: u64,
+    /// The parse whose tracked series are the previous scrape's; 0 after a failed scrape
+    /// (whose markers are written) or before any.
+    recorded: u64,
+}
+
+struct CacheEntry {
     labels: Labels,
+    /// The parse that last saw the series.
+    seen: u64,
+    /// The parse that last tracked it for staleness (no exposed timestamp, kept by the
+    /// filter, in a scrape that succeeded).
+    tracked: u64,
+}
+
+impl LabelsCache {
+    /// A new entry for the series written as `key`; its slot.
+    fn insert(&mut self, key: String, labels: Labels) -> u32 {
+        let entry = CacheEntry {
+            labels,
+            seen: 0,
+            tracked: 0,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot as usize] = entry;
+                slot
+            }
+            None => {
+                self.entries.push(entry);
+                u32::try_from(self.entries.len() - 1).expect("fewer than 2^32 series")
+            }
+        };
+        self.index.insert(key, slot);
+        slot
+    }
+
+    /// Writes a staleness marker for every series the previous scrape tracked and the current
+    /// one did not; how many were written.
+    fn mark_untracked(&self, store: &Store, now_ms: i64) -> usize {
+        if self.recorded == 0 {
+            return 0;
+        }
+        self.entries
+            .iter()
+            .filter(|e| e.tracked == self.recorded)
+            .filter(|e| store.append(&e.labels, now_ms, stale_nan()).is_ok())
+            .count()
+    }
+
+    /// Drops the entries of series the last parse did not see.
+    fn forget_unseen(&mut self) {
+        let LabelsCache {
+            index,
+            entries,
+            free,
+            generation,
+            ..
+        } = self;
+        index.retain(|_, slot| {
+            let entry = &mut entries[*slot as usize];
+            if entry.seen == *generation {
+                return true;
+            }
+            entry.labels = Labels::default();
+            entry.seen = 0;
+            entry.tracked = 0;
+            free.push(*slot);
+            false
+        });
+    }
+}
+
+/// One scraped sample: its entry in the label cache; `t` is the exposed timestamp, if any.
+struct Scraped {
+    slot: u32,
     t: Option<i64>,
     v: f64,
 }
@@ -418,6 +541,15 @@ pub fn format_openmetrics_float(f: f64) -> String {
     if s.contains(['.', 'e']) { s } else { s + ".0" }
 }
 
+/// The series every scrape writes besides the target's own.
+const REPORT_SERIES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
 /// What one scrape did.
 #[derive(Debug)]
 pub struct ScrapeReport {
@@ -447,18 +579,16 @@ impl ScrapeReport {
 /// that are gone (all of them when the scrape fails), and `up`, `scrape_duration_seconds`,
 /// `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling` and `scrape_series_added`.
 ///
+/// A scrape that fails (request, status, body size limit, parse error, sample limit) appends
+/// none of its samples: `up` is 0 and every series of the previous scrape gets its marker.
+///
 /// ```no_run
 /// use tradewatch::config::{ScrapeConfig, ScrapeTarget};
 /// use tradewatch::scrape::target::{Target, scrape_once};
 /// use tradewatch::store::{Store, StoreOptions};
 ///
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = ScrapeTarget {
-///     url: "http://127.0.0.1:9470/metrics".to_owned(),
-///     job: "engine".to_owned(),
-///     bearer_token_file: None,
-///     labels: Default::default(),
-/// };
+/// let config = ScrapeTarget::new("http://127.0.0.1:9470/metrics", "engine");
 /// let target = Target::new(&config, &ScrapeConfig::default())?;
 /// let store = Store::new(StoreOptions::default());
 /// let report = scrape_once(&target, &store, 1_700_000_000_000).await;
@@ -472,6 +602,31 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
         Ok((body, format)) => target.samples(&body, format),
         Err(e) => Err(e),
     };
+    record(target, store, now_ms, scraped, started)
+}
+
+/// What [`scrape_once`] does after the HTTP request, on a body already read: parses it and
+/// appends its samples, the staleness markers and the report series into `store`, exactly as
+/// a scrape does (the benchmarks measure the loop's own cost with it).
+pub fn ingest(
+    target: &Target,
+    store: &Store,
+    body: &[u8],
+    format: Format,
+    now_ms: i64,
+) -> ScrapeReport {
+    let started = Instant::now();
+    let scraped = target.samples(body, format);
+    record(target, store, now_ms, scraped, started)
+}
+
+fn record(
+    target: &Target,
+    store: &Store,
+    now_ms: i64,
+    scraped: Result<Vec<Scraped>, ScrapeError>,
+    started: Instant,
+) -> ScrapeReport {
     let duration = started.elapsed();
     let mut report = ScrapeReport {
         error: None,
@@ -481,8 +636,22 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
         refused: 0,
         duration,
     };
-    let mut previous = target.previous.lock();
-    let mut current = HashSet::with_capacity(previous.len());
+    let mut cache = target.cache.lock();
+    let previous = cache.recorded;
+    let generation = cache.generation;
+    // Samples appended before the limit stopped Prometheus (its `..._post_metric_relabeling`).
+    let mut post_relabeling = None;
+    let scraped = match scraped {
+        Ok(samples) if samples.len() > target.sample_limit => {
+            report.samples = samples.len();
+            post_relabeling = Some(target.sample_limit);
+            Err(ScrapeError::SampleLimit {
+                limit: target.sample_limit,
+                samples: samples.len(),
+            })
+        }
+        other => other,
+    };
     match scraped {
         Ok(samples) => {
             report.samples = samples.len();
@@ -491,40 +660,47 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
                 .as_ref()
                 .map(|f| f.read().expect("filter lock").clone());
             for s in samples {
-                if filter.as_ref().is_some_and(|f| !f.keeps(&s.labels)) {
+                let entry = &mut cache.entries[s.slot as usize];
+                if filter.as_ref().is_some_and(|f| !f.keeps(&entry.labels)) {
                     continue;
                 }
-                if store.append(&s.labels, s.t.unwrap_or(now_ms), s.v).is_err() {
+                if store
+                    .append(&entry.labels, s.t.unwrap_or(now_ms), s.v)
+                    .is_err()
+                {
                     report.refused += 1;
                 }
                 // As Prometheus, series with exposed timestamps get no staleness tracking.
                 if s.t.is_none() {
-                    if !previous.contains(&s.labels) {
+                    if previous == 0 || entry.tracked != previous {
                         report.series_added += 1;
                     }
-                    current.insert(s.labels);
+                    entry.tracked = generation;
                 }
             }
+            report.stale = cache.mark_untracked(store, now_ms);
+            cache.forget_unseen();
+            cache.recorded = generation;
         }
-        Err(e) => report.error = Some(e),
-    }
-    for gone in previous.difference(&current) {
-        if store.append(gone, now_ms, stale_nan()).is_ok() {
-            report.stale += 1;
+        Err(e) => {
+            report.error = Some(e);
+            report.stale = cache.mark_untracked(store, now_ms);
+            cache.recorded = 0;
         }
     }
-    *previous = current;
-    drop(previous);
+    drop(cache);
 
     let up = if report.is_up() { 1.0 } else { 0.0 };
     let samples = report.samples as f64;
-    for (name, value) in [
-        ("up", up),
-        ("scrape_duration_seconds", duration.as_secs_f64()),
-        ("scrape_samples_scraped", samples),
-        ("scrape_samples_post_metric_relabeling", samples),
-        ("scrape_series_added", report.series_added as f64),
-    ] {
+    let post_relabeling = post_relabeling.map_or(samples, |n| n as f64);
+    let values = [
+        up,
+        duration.as_secs_f64(),
+        samples,
+        post_relabeling,
+        report.series_added as f64,
+    ];
+    for (name, value) in REPORT_SERIES.into_iter().zip(values) {
         let labels = target.target_labels.builder().set("__name__", name).build();
         if store.append(&labels, now_ms, value).is_err() {
             report.refused += 1;
@@ -548,6 +724,7 @@ pub async fn scrape_once(target: &Target, store: &Store, now_ms: i64) -> ScrapeR
             target_url = %target.name,
             result,
             error = %e,
+            samples = report.samples,
             stale = report.stale,
             "Scrape failed."
         ),
