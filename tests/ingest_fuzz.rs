@@ -88,6 +88,15 @@ proptest! {
     }
 
     #[test]
+    fn whitespace_around_an_event_is_accepted_and_replays(
+        seed in 0..SEEDS.len(),
+        before in "[ \t]{0,3}",
+        after in "[ \t]{0,3}",
+    ) {
+        check(&planner(), format!("{before}{}{after}", SEEDS[seed]).as_bytes());
+    }
+
+    #[test]
     fn any_label_value_is_accepted_and_replays(value in "\\PC{1,40}") {
         let event = serde_json::json!({"type": "decision", "decision": value, "strategy": value});
         check(&planner(), event.to_string().as_bytes());

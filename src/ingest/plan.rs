@@ -837,9 +837,10 @@ fn write_journal_line(out: &mut Vec<u8>, raw: &[u8], ts: Option<f64>) -> Result<
         minified = serde_json::to_vec(&value).expect("a JSON value serializes");
         &minified[..]
     } else {
-        raw
+        raw.trim_ascii()
     };
     match ts {
+        // `raw` is an object (it decoded as an event), so after the trim it opens with `{`.
         Some(ts) => {
             out.extend_from_slice(b"{\"ts\":");
             crate::model::value::write_float(ts, out);
