@@ -29,6 +29,11 @@ use crate::alerts::Fingerprint;
 /// How long a notification-log entry is kept (Alertmanager's `--data.retention`, 120h).
 pub const DEFAULT_NFLOG_RETENTION: Duration = Duration::hours(120);
 
+/// How often groups left empty are dropped (Alertmanager's dispatcher maintenance, 30 s).
+/// Until then an emptied group keeps its `group_interval` ticks: an alert that fires again
+/// soon after its group was resolved is notified at the group's next tick, not at once.
+pub const MAINTENANCE_INTERVAL: Duration = Duration::seconds(30);
+
 /// An alert as received, before the notifier fills in what the sender left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incoming {
@@ -256,6 +261,8 @@ pub struct Dispatcher {
     nflog_retention: Duration,
     acks: Acks,
     escalator: Escalator,
+    /// When groups left empty are next dropped.
+    next_maintenance: Option<DateTime<Utc>>,
 }
 
 fn to_chrono(d: std::time::Duration) -> Duration {
@@ -311,6 +318,7 @@ impl Dispatcher {
             nflog_retention: DEFAULT_NFLOG_RETENTION,
             acks: Acks::default(),
             escalator: Escalator::default(),
+            next_maintenance: None,
         }
     }
 
@@ -341,6 +349,7 @@ impl Dispatcher {
     /// matches. A group is created with its first flush `group_wait` away; before a group's
     /// first flush, an alert that started longer than `group_wait` ago makes it flush now.
     pub fn insert(&mut self, alert: Alert, now: DateTime<Utc>) {
+        self.maintain(now);
         let fp = alert.fingerprint();
         let alert = match self.alerts.get(&fp) {
             Some(old)
@@ -392,17 +401,57 @@ impl Dispatcher {
                 next_flush: now + group_wait,
                 has_flushed: false,
             });
+        if group.alerts.is_empty() && group.has_flushed && group.next_flush < now {
+            // An emptied group's timer kept ticking (Alertmanager's does): its next tick.
+            let interval = to_chrono(group.opts.group_interval);
+            if interval > Duration::zero() {
+                let behind = (now - group.next_flush).num_milliseconds();
+                let step = interval.num_milliseconds().max(1);
+                let ticks = (behind + step - 1) / step;
+                group.next_flush += Duration::milliseconds(ticks.saturating_mul(step));
+            } else {
+                group.next_flush = now;
+            }
+        }
         group.alerts.insert(alert.fingerprint(), alert.clone());
         if !group.has_flushed && alert.starts_at + group_wait < now {
             group.next_flush = now;
         }
     }
 
+    /// Alertmanager's dispatcher maintenance, every [`MAINTENANCE_INTERVAL`]: groups left
+    /// empty are dropped.
+    fn maintain(&mut self, now: DateTime<Utc>) {
+        match self.next_maintenance {
+            Some(at) if at <= now => {
+                self.groups.retain(|_, g| !g.alerts.is_empty());
+                self.next_maintenance = Some(now + MAINTENANCE_INTERVAL);
+            }
+            Some(_) => {}
+            None => self.next_maintenance = Some(now + MAINTENANCE_INTERVAL),
+        }
+    }
+
     /// When [`Dispatcher::due`] next has something to do.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
-        let groups = self.groups.values().map(|g| g.next_flush).min();
+        let groups = self
+            .groups
+            .values()
+            .filter(|g| !g.alerts.is_empty())
+            .map(|g| g.next_flush)
+            .min();
+        let maintenance = self
+            .groups
+            .values()
+            .any(|g| g.alerts.is_empty())
+            .then_some(self.next_maintenance)
+            .flatten();
         let escalation = self.escalator.next_deadline(&self.alerts, &self.acks);
-        groups.into_iter().chain(escalation).min()
+        groups
+            .into_iter()
+            .chain(maintenance)
+            .chain(escalation)
+            .min()
     }
 
     /// Flushes every group whose time has come, at `now`, and returns what must be sent: one
@@ -410,10 +459,11 @@ impl Dispatcher {
     /// is updated as the flushes are returned.
     pub fn due(&mut self, now: DateTime<Utc>) -> Vec<Flush> {
         self.nflog.retain(|_, e| e.expires_at > now);
+        self.maintain(now);
         let mut ready: Vec<(DateTime<Utc>, (String, Fingerprint))> = self
             .groups
             .iter()
-            .filter(|(_, g)| g.next_flush <= now)
+            .filter(|(_, g)| g.next_flush <= now && !g.alerts.is_empty())
             .map(|(k, g)| (g.next_flush, k.clone()))
             .collect();
         ready.sort();
@@ -487,7 +537,6 @@ impl Dispatcher {
         group.next_flush = now + to_chrono(group.opts.group_interval);
         group.has_flushed = true;
         if group.alerts.is_empty() {
-            self.groups.remove(key);
             return None;
         }
         let mut alerts: Vec<Alert> = group.alerts.values().cloned().collect();
@@ -499,13 +548,11 @@ impl Dispatcher {
             .collect();
         let group = group.clone();
         let flush = self.pipeline(&group, alerts, now);
-        // Resolved alerts were just dealt with (sent or muted): they leave the group.
+        // Resolved alerts were just dealt with (sent or muted): they leave the group. A group
+        // left empty stays until the next maintenance, as in Alertmanager.
         if let Some(g) = self.groups.get_mut(key) {
             for fp in resolved_before_muting {
                 g.alerts.remove(&fp);
-            }
-            if g.alerts.is_empty() {
-                self.groups.remove(key);
             }
         }
         flush
@@ -671,6 +718,7 @@ impl Dispatcher {
         let mut out: Vec<AlertGroup> = self
             .groups
             .values()
+            .filter(|g| !g.alerts.is_empty())
             .map(|g| {
                 let mut alerts: Vec<Alert> = g.alerts.values().cloned().collect();
                 alerts.sort_by(alert_order);
@@ -751,7 +799,8 @@ impl Dispatcher {
             d.alerts.insert(alert.fingerprint(), alert.clone());
         }
         let mut orphans = Vec::new();
-        for g in state.groups {
+        // Groups left empty are dropped, as at a maintenance.
+        for g in state.groups.into_iter().filter(|g| !g.alerts.is_empty()) {
             match d.config.route.find(&g.route_id).map(Route::key) {
                 Some(route_key) => {
                     let opts = d

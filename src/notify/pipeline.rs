@@ -462,14 +462,14 @@ impl Notifier {
                 ],
             )?;
         }
-        // Groups the flush emptied are gone from the dispatcher; drop their rows.
+        // Groups the dispatcher dropped (at a maintenance or a reload): drop their rows.
         let stored: Vec<(String, String)> = {
             let mut stmt = tx.prepare_cached("SELECT route_id, group_key FROM notifier_groups")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?
         };
         for (route, key) in stored {
-            if keys.contains(key.as_str()) && !live.contains(&(route.as_str(), key.as_str())) {
+            if !live.contains(&(route.as_str(), key.as_str())) {
                 tx.execute(
                     "DELETE FROM notifier_groups WHERE route_id = ?1 AND group_key = ?2",
                     params![route, key],
