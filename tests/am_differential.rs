@@ -282,6 +282,27 @@ impl Pair {
         a
     }
 
+    /// `GET /api/v2/alerts/groups` on both: the same groups with the same alerts.
+    async fn compare_groups(&self) {
+        let get = |url: String| {
+            let client = self.client.clone();
+            async move {
+                let v: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+                groups_view(&v)
+            }
+        };
+        let (am, tw) = tokio::join!(
+            get(self.am("/api/v2/alerts/groups")),
+            get(self.tw("/api/v2/alerts/groups"))
+        );
+        assert!(!am.is_empty());
+        assert_eq!(
+            serde_json::to_string_pretty(&am).unwrap(),
+            serde_json::to_string_pretty(&tw).unwrap(),
+            "GET /api/v2/alerts/groups"
+        );
+    }
+
     /// Every webhook either side sent so far, per side, in arrival order.
     fn deliveries(&self) -> Vec<Delivery> {
         self.hooks.got.lock().unwrap().clone()
@@ -407,6 +428,31 @@ fn received_end_times(body: &Value) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
+/// `GET /api/v2/alerts/groups` reduced to what both must agree on: per group its receiver,
+/// labels, and alerts (fingerprint, state, silenced and inhibited) in the order given.
+fn groups_view(v: &Value) -> Vec<Value> {
+    let mut groups: Vec<Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            json!({
+                "receiver": g["receiver"]["name"],
+                "labels": g["labels"],
+                "alerts": g["alerts"].as_array().unwrap().iter().map(|a| json!({
+                    "fingerprint": a["fingerprint"],
+                    "labels": a["labels"],
+                    "state": a["status"]["state"],
+                    "silencedBy": a["status"]["silencedBy"].as_array().map_or(0, Vec::len),
+                    "inhibitedBy": a["status"]["inhibitedBy"].as_array().map_or(0, Vec::len),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    groups.sort_by_key(|g| g.to_string());
+    groups
+}
+
 fn keyed(m: &BTreeMap<(String, String), Vec<Value>>) -> Value {
     Value::Object(
         m.iter()
@@ -528,6 +574,7 @@ async fn grouping_by_labels_and_alert_order() {
     .await;
     p.until(4.5).await;
     p.compare(5);
+    p.compare_groups().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -624,6 +671,7 @@ receivers:
     .await;
     p.until(4.5).await;
     p.compare(7);
+    p.compare_groups().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -718,6 +766,7 @@ receivers:
     .await;
     p.until(4.5).await;
     p.compare(5);
+    p.compare_groups().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -760,6 +809,8 @@ async fn silences_mute_until_expired() {
         p.alert(&[("alertname", "Quiet"), ("venue", "xnas")], 0.0, None),
     ])
     .await;
+    p.until(1.5).await;
+    p.compare_groups().await;
     p.until(2.0).await;
     p.expire(&silence).await;
     p.until(4.0).await;
@@ -995,4 +1046,62 @@ async fn resolve_timeout_repeat_interval_and_old_alerts() {
         .await;
     p.until(9.5).await;
     p.compare(5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quoted_label_values_and_flapping() {
+    if !available("quoted_label_values_and_flapping") {
+        return;
+    }
+    let routing = format!(
+        r#"route:
+  receiver: desk
+  group_by: [alertname, msg]
+{TIMERS}  routes:
+    - matchers: ['msg=~"say \"hi\".*"', 'path!~"^/tmp/.+"']
+      receiver: quoted
+      group_by: ['...']
+    - match: {{unit: "€/h é"}}
+      receiver: unicode
+receivers:
+  - name: desk
+    webhook_configs: [{{url: '{{hook}}/desk'}}]
+  - name: quoted
+    webhook_configs: [{{url: '{{hook}}/quoted'}}]
+  - name: unicode
+    webhook_configs: [{{url: '{{hook}}/unicode'}}]
+"#
+    );
+    let p = Pair::start(&routing).await;
+    p.alerts(vec![
+        p.alert(
+            &[
+                ("alertname", "Odd"),
+                ("msg", "say \"hi\"\nand\tgo"),
+                ("path", "C:\\temp\\x"),
+            ],
+            0.0,
+            None,
+        ),
+        p.alert(&[("alertname", "Odd"), ("unit", "€/h é")], 0.0, None),
+        p.alert(&[("alertname", "Flap"), ("msg", "{a=\"b\"}")], 0.0, None),
+    ])
+    .await;
+    p.until(2.0).await;
+    // Flap resolves and fires again between two ticks: nothing new to say at 3 s.
+    p.alerts(vec![p.alert(
+        &[("alertname", "Flap"), ("msg", "{a=\"b\"}")],
+        0.0,
+        Some(2.0),
+    )])
+    .await;
+    p.until(2.4).await;
+    p.alerts(vec![p.alert(
+        &[("alertname", "Flap"), ("msg", "{a=\"b\"}")],
+        2.4,
+        None,
+    )])
+    .await;
+    p.until(4.5).await;
+    p.compare(3);
 }
