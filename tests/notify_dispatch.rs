@@ -648,3 +648,28 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn resolved_alerts_stay_in_the_store_until_its_garbage_collection() {
+    let mut d = Dispatcher::new(config());
+    let lag = [("alertname", "Lag"), ("instance", "a")];
+    d.insert(alert(&lag, 0, 600, 0), t(0));
+    assert_eq!(d.due(t(30)).len(), 1);
+    d.insert(alert(&lag, 0, 100, 100), t(100));
+    assert_eq!(d.due(t(330)).len(), 1);
+    // Posted again with a start inside the resolved episode: merged, the earlier start kept.
+    d.insert(alert(&lag, 50, 1000, 400), t(400));
+    let merged = d.alerts().next().unwrap();
+    assert_eq!(merged.starts_at, t(0));
+    // Resolved again before any flush saw it fire: at the group's next flush nothing fires
+    // and nothing fired at the last notification, so nothing is sent.
+    d.insert(alert(&lag, 0, 700, 700), t(700));
+    assert!(d.due(t(930)).is_empty());
+    assert_eq!(d.alerts().count(), 1);
+    // The collection, 30 min after the first flush: the resolved alert is gone, and one
+    // posted later starts afresh.
+    assert!(d.due(t(30 + 1800)).is_empty());
+    assert_eq!(d.alerts().count(), 0);
+    d.insert(alert(&lag, 50, 4000, 1900), t(1900));
+    assert_eq!(d.alerts().next().unwrap().starts_at, t(50));
+}

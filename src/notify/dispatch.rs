@@ -29,6 +29,11 @@ use crate::alerts::Fingerprint;
 /// How long a notification-log entry is kept (Alertmanager's `--data.retention`, 120h).
 pub const DEFAULT_NFLOG_RETENTION: Duration = Duration::hours(120);
 
+/// How often resolved alerts are dropped from the store (Alertmanager's
+/// `--alerts.gc-interval`, 30m). Until then an alert posted again with a start inside its
+/// resolved episode is merged with it, as Alertmanager's store merges.
+pub const ALERT_GC_INTERVAL: Duration = Duration::minutes(30);
+
 /// How often groups left empty are dropped (Alertmanager's dispatcher maintenance, 30 s).
 /// Until then an emptied group keeps its `group_interval` ticks: an alert that fires again
 /// soon after its group was resolved is notified at the group's next tick, not at once.
@@ -223,6 +228,12 @@ pub struct DispatcherState {
     /// The escalations settled, per firing episode.
     #[serde(default)]
     pub escalated: Vec<Escalated>,
+    /// When groups left empty are next dropped.
+    #[serde(default)]
+    pub next_maintenance: Option<DateTime<Utc>>,
+    /// When resolved alerts are next dropped from the store.
+    #[serde(default)]
+    pub next_gc: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -263,6 +274,8 @@ pub struct Dispatcher {
     escalator: Escalator,
     /// When groups left empty are next dropped.
     next_maintenance: Option<DateTime<Utc>>,
+    /// When resolved alerts are next dropped from the store.
+    next_gc: Option<DateTime<Utc>>,
 }
 
 fn to_chrono(d: std::time::Duration) -> Duration {
@@ -319,6 +332,7 @@ impl Dispatcher {
             acks: Acks::default(),
             escalator: Escalator::default(),
             next_maintenance: None,
+            next_gc: None,
         }
     }
 
@@ -475,7 +489,14 @@ impl Dispatcher {
         }
         out.extend(self.escalations(now));
         // Alertmanager's store drops resolved alerts at its garbage collection.
-        self.alerts.retain(|_, a| !a.resolved_at(now));
+        match self.next_gc {
+            Some(at) if at <= now => {
+                self.alerts.retain(|_, a| !a.resolved_at(now));
+                self.next_gc = Some(now + ALERT_GC_INTERVAL);
+            }
+            Some(_) => {}
+            None => self.next_gc = Some(now + ALERT_GC_INTERVAL),
+        }
         self.acks.retain_current(&self.alerts, now);
         self.escalator.retain_current(&self.alerts);
         out
@@ -774,6 +795,8 @@ impl Dispatcher {
             nflog: self.nflog.values().cloned().collect(),
             acks: self.acks.iter().cloned().collect(),
             escalated: self.escalator.settled().cloned().collect(),
+            next_maintenance: self.next_maintenance,
+            next_gc: self.next_gc,
         }
     }
 
@@ -787,6 +810,8 @@ impl Dispatcher {
     ) -> Dispatcher {
         let mut d = Dispatcher::new(config);
         d.silences = silences;
+        d.next_maintenance = state.next_maintenance;
+        d.next_gc = state.next_gc;
         for entry in state.nflog {
             let key = (
                 entry.group_key.clone(),
@@ -799,8 +824,7 @@ impl Dispatcher {
             d.alerts.insert(alert.fingerprint(), alert.clone());
         }
         let mut orphans = Vec::new();
-        // Groups left empty are dropped, as at a maintenance.
-        for g in state.groups.into_iter().filter(|g| !g.alerts.is_empty()) {
+        for g in state.groups {
             match d.config.route.find(&g.route_id).map(Route::key) {
                 Some(route_key) => {
                     let opts = d

@@ -681,6 +681,9 @@ fn load_state(conn: &Connection) -> Result<Loaded, rusqlite::Error> {
             nflog,
             acks: load_acks(conn)?,
             escalated: load_escalated(conn),
+            // The maintenance and garbage collection start over, as at Alertmanager's start.
+            next_maintenance: None,
+            next_gc: None,
         },
         silences,
     )))
