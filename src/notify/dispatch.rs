@@ -265,6 +265,9 @@ pub struct AlertGroup {
 pub struct Dispatcher {
     config: AlertmanagerConfig,
     inhibitor: Inhibitor,
+    /// The alerts that match some inhibition rule's source matchers (Alertmanager's source
+    /// cache): inhibition looks only at these.
+    inhibit_sources: BTreeSet<Fingerprint>,
     alerts: BTreeMap<Fingerprint, Alert>,
     groups: BTreeMap<(String, Fingerprint), Group>,
     nflog: BTreeMap<NflogKey, NflogEntry>,
@@ -323,6 +326,7 @@ impl Dispatcher {
     pub fn new(config: AlertmanagerConfig) -> Dispatcher {
         Dispatcher {
             inhibitor: Inhibitor::new(config.inhibit_rules.clone()),
+            inhibit_sources: BTreeSet::new(),
             config,
             alerts: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -374,6 +378,7 @@ impl Dispatcher {
             }
             _ => alert,
         };
+        self.note_source(&alert);
         self.alerts.insert(fp, alert.clone());
         let routes: Vec<(String, RouteOpts, String)> = self
             .config
@@ -446,6 +451,25 @@ impl Dispatcher {
         }
     }
 
+    /// Keeps `alert` among the inhibition sources when some rule's source matchers match it.
+    fn note_source(&mut self, alert: &Alert) {
+        if self
+            .inhibitor
+            .rules
+            .iter()
+            .any(|r| r.source_matchers.matches(&alert.labels))
+        {
+            self.inhibit_sources.insert(alert.fingerprint());
+        }
+    }
+
+    /// The alerts that may inhibit others.
+    fn sources(&self) -> impl Iterator<Item = &Alert> + Clone {
+        self.inhibit_sources
+            .iter()
+            .filter_map(|fp| self.alerts.get(fp))
+    }
+
     /// When [`Dispatcher::due`] next has something to do.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
         let groups = self
@@ -492,6 +516,8 @@ impl Dispatcher {
         match self.next_gc {
             Some(at) if at <= now => {
                 self.alerts.retain(|_, a| !a.resolved_at(now));
+                let alerts = &self.alerts;
+                self.inhibit_sources.retain(|fp| alerts.contains_key(fp));
                 self.next_gc = Some(now + ALERT_GC_INTERVAL);
             }
             Some(_) => {}
@@ -512,11 +538,19 @@ impl Dispatcher {
     fn escalations(&mut self, now: DateTime<Utc>) -> Vec<Flush> {
         let silences = &self.silences;
         let inhibitor = &self.inhibitor;
+        let sources = &self.inhibit_sources;
         let alerts = &self.alerts;
         let due = self.escalator.due(
             alerts,
             &self.acks,
-            |a| silences.mutes(&a.labels, now) || inhibitor.mutes(&a.labels, alerts.values(), now),
+            |a| {
+                silences.mutes(&a.labels, now)
+                    || inhibitor.mutes(
+                        &a.labels,
+                        sources.iter().filter_map(|fp| alerts.get(fp)),
+                        now,
+                    )
+            },
             now,
         );
         let mut out = Vec::new();
@@ -600,7 +634,7 @@ impl Dispatcher {
         }
         let alerts: Vec<Alert> = alerts
             .into_iter()
-            .filter(|a| !self.inhibitor.mutes(&a.labels, self.alerts.values(), now))
+            .filter(|a| !self.inhibitor.mutes(&a.labels, self.sources(), now))
             .filter(|a| !self.silences.mutes(&a.labels, now))
             .collect();
         if alerts.is_empty() {
@@ -766,8 +800,7 @@ impl Dispatcher {
     ) -> (BTreeSet<String>, Vec<Fingerprint>) {
         (
             self.silences.silenced_by(labels, now),
-            self.inhibitor
-                .inhibited_by(labels, self.alerts.values(), now),
+            self.inhibitor.inhibited_by(labels, self.sources(), now),
         )
     }
 
@@ -821,6 +854,7 @@ impl Dispatcher {
             d.nflog.insert(key, entry);
         }
         for alert in &state.alerts {
+            d.note_source(alert);
             d.alerts.insert(alert.fingerprint(), alert.clone());
         }
         let mut orphans = Vec::new();
@@ -870,6 +904,7 @@ impl Dispatcher {
     pub fn reload(&mut self, config: AlertmanagerConfig, now: DateTime<Utc>) {
         let alerts: Vec<Alert> = std::mem::take(&mut self.alerts).into_values().collect();
         self.inhibitor = Inhibitor::new(config.inhibit_rules.clone());
+        self.inhibit_sources.clear();
         self.config = config;
         self.groups.clear();
         for alert in alerts {
