@@ -7,7 +7,8 @@
 //!
 //! Timers are short (`group_wait: 1s`, `group_interval: 2s`); alerts change only half-way
 //! between two flushes, so a few hundred milliseconds of jitter between the two processes
-//! cannot move a change to another flush. A scenario also checks that Alertmanager delivered
+//! cannot move a change to another flush, and each notification must come within 0.8 s of
+//! Alertmanager's. A scenario also checks that Alertmanager delivered
 //! what it is about, so that two silent notifiers do not pass.
 //!
 //! Also: `/api/v2/status` after `POST /-/reload` on both, read through the real `amtool
@@ -213,7 +214,7 @@ impl Pair {
         let target = *self.hooks.start.lock().unwrap() + Duration::from_secs_f64(secs);
         let now = Instant::now();
         assert!(
-            target + Duration::from_millis(300) >= now,
+            target + Duration::from_millis(600) >= now,
             "the scenario fell behind its timeline at {secs}s"
         );
         tokio::time::sleep(target.saturating_duration_since(now)).await;
@@ -497,8 +498,10 @@ fn available(test: &str) -> bool {
     support::available(test, &[&ALERTMANAGER])
 }
 
-/// How far apart the two may notify the same thing, in seconds: half a `group_interval`.
-const JITTER: f64 = 0.5;
+/// How far apart the two may notify the same thing, in seconds: less than the 1 s between a
+/// change and the next flush, so a notification sent at another tick (or at once instead of at
+/// a tick) is caught, with room for a loaded machine.
+const JITTER: f64 = 0.8;
 
 const TIMERS: &str = "  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\n";
 
