@@ -833,6 +833,45 @@ impl Dispatcher {
         }
     }
 
+    /// What a flush of the groups with `keys` changes, to persist it: those groups and their
+    /// notification-log entries, the acks and escalations (no alerts: the groups carry theirs).
+    pub fn snapshot_of(&self, keys: &BTreeSet<&str>) -> DispatcherState {
+        DispatcherState {
+            alerts: Vec::new(),
+            groups: self
+                .groups
+                .values()
+                .filter(|g| keys.contains(g.key.as_str()))
+                .map(|g| GroupState {
+                    route_id: g.route_id.clone(),
+                    group_key: g.key.clone(),
+                    labels: g.labels.clone(),
+                    alerts: g.alerts.values().cloned().collect(),
+                    next_flush: g.next_flush,
+                    has_flushed: g.has_flushed,
+                })
+                .collect(),
+            nflog: self
+                .nflog
+                .values()
+                .filter(|e| keys.contains(e.group_key.as_str()))
+                .cloned()
+                .collect(),
+            acks: self.acks.iter().cloned().collect(),
+            escalated: self.escalator.settled().cloned().collect(),
+            next_maintenance: self.next_maintenance,
+            next_gc: self.next_gc,
+        }
+    }
+
+    /// The (route id, group key) of every group held.
+    pub fn group_ids(&self) -> Vec<(String, String)> {
+        self.groups
+            .values()
+            .map(|g| (g.route_id.clone(), g.key.clone()))
+            .collect()
+    }
+
     /// A dispatcher for `config` with a persisted state: groups of routes that still exist
     /// keep their timers; the alerts of the others are routed again, as on a reload.
     pub fn restore(

@@ -384,20 +384,25 @@ impl Notifier {
     /// transaction with the flushed groups and notification log entries. Gives the `queued`
     /// events.
     pub fn flush_due(&self, now: DateTime<Utc>) -> Result<Vec<NotificationEvent>, NotifierError> {
-        let (flushes, snapshot) = {
+        let (flushes, snapshot, live) = {
             let mut d = self.dispatcher.lock().expect("dispatcher lock");
             let flushes = d.due(now);
             if flushes.is_empty() {
                 return Ok(Vec::new());
             }
-            (flushes, d.snapshot())
+            let keys: std::collections::BTreeSet<&str> = flushes
+                .iter()
+                .map(|f| f.notification.group_key.as_str())
+                .collect();
+            let snapshot = d.snapshot_of(&keys);
+            (flushes, snapshot, d.group_ids())
         };
-        let events =
-            self.persist(&flushes, &snapshot, now)
-                .map_err(|source| NotifierError::Sqlite {
-                    path: self.path.clone(),
-                    source,
-                })??;
+        let events = self
+            .persist(&flushes, &snapshot, &live, now)
+            .map_err(|source| NotifierError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })??;
         if let Some(wake) = &*self.sender_wake.lock().expect("wake lock") {
             wake.notify_one();
         }
@@ -410,6 +415,7 @@ impl Notifier {
         &self,
         flushes: &[Flush],
         snapshot: &DispatcherState,
+        groups: &[(String, String)],
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<NotificationEvent>, NotifierError>, rusqlite::Error> {
         let mut conn = self.db.lock().expect("db lock");
@@ -443,10 +449,9 @@ impl Notifier {
             })
             .collect();
         let keys: HashSet<&str> = flushed.iter().map(|(k, _)| *k).collect();
-        let live: HashSet<(&str, &str)> = snapshot
-            .groups
+        let live: HashSet<(&str, &str)> = groups
             .iter()
-            .map(|g| (g.route_id.as_str(), g.group_key.as_str()))
+            .map(|(route, key)| (route.as_str(), key.as_str()))
             .collect();
         for g in snapshot
             .groups
