@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 pub use channels::Channels;
@@ -518,7 +518,7 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<Vec<NotificationEvent>, OutboxError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut events = Vec::with_capacity(items.len());
         for (n, target) in items {
             events.extend(insert(&tx, n, target, self.settings.max_age, now, None)?);
@@ -532,7 +532,7 @@ impl Outbox {
     /// attempt count goes up by one.
     pub fn claim_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Item>, OutboxError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let lease_until = ms(add(now, self.settings.lease));
         let raw: Vec<RawItem> = {
             let mut stmt = tx.prepare_cached(&format!(
@@ -610,7 +610,7 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<Vec<NotificationEvent>, OutboxError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut events = Vec::with_capacity(outcomes.len());
         for (id, attempt) in outcomes {
             let Some(item) = load(&tx, *id)? else {
@@ -722,7 +722,7 @@ impl Outbox {
     /// `queued` event.
     pub fn retry(&self, id: i64, now: DateTime<Utc>) -> Result<NotificationEvent, OutboxError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let item = load(&tx, id)?.ok_or(OutboxError::NotFound(id))?;
         if item.state != ItemState::Dead {
             return Err(OutboxError::NotDead {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::ack::{Ack, AckError};
@@ -419,7 +419,7 @@ impl Notifier {
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<NotificationEvent>, NotifierError>, rusqlite::Error> {
         let mut conn = self.db.lock().expect("db lock");
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut events = Vec::new();
         for flush in flushes {
             for delivery in &flush.deliveries {
@@ -753,7 +753,7 @@ impl Notifier {
         }?;
         let mut conn = self.db.lock().expect("db lock");
         let mut write = || -> Result<(), rusqlite::Error> {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for ack in &acks {
                 tx.execute(
                     "INSERT OR REPLACE INTO notifier_acks (fingerprint, ack) VALUES (?1, ?2)",
