@@ -253,6 +253,8 @@ struct Reloads {
     external_url: String,
     requests: tokio::sync::mpsc::Receiver<api::ReloadRequest>,
     telemetry: Arc<Telemetry>,
+    /// The routing configuration `/api/v2/status` shows, replaced by each reload.
+    shown: Option<api::alertmanager::ShownConfig>,
 }
 
 impl Reloads {
@@ -268,6 +270,7 @@ impl Reloads {
                 external_url: external_url.to_owned(),
                 requests,
                 telemetry,
+                shown: None,
             },
             tx,
         )
@@ -289,6 +292,9 @@ impl Reloads {
                     .clone_from(&self.config.storage.data_dir);
                 match parts.reload(&config, &self.external_url).await {
                     Ok(()) => {
+                        if let Some(shown) = &self.shown {
+                            shown.update(&config);
+                        }
                         self.config = config;
                         Ok(())
                     }
@@ -354,7 +360,7 @@ impl Sidecar {
         let scrapes = matches!(source, sidecar::DataSource::Scrape);
         let parts = sidecar::SidecarParts::start(config, &url, telemetry.clone(), source).await?;
         telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
-        let (reloads, reload_tx) = Reloads::new(config, &url, telemetry.clone());
+        let (mut reloads, reload_tx) = Reloads::new(config, &url, telemetry.clone());
         let mut state = AppState::new(config, telemetry, tokens);
         state.reload = Some(reload_tx);
         state.health.add(api::health::SidecarHealth {
@@ -371,6 +377,10 @@ impl Sidecar {
         });
         state.notifier =
             (parts.notifier.clone()).map(|n| api::alertmanager::AlertmanagerApi::new(n, config));
+        reloads.shown = state
+            .notifier
+            .as_ref()
+            .map(api::alertmanager::AlertmanagerApi::shown_config);
         Ok(Sidecar {
             addr,
             listener,
@@ -460,7 +470,7 @@ impl Run {
         };
         let sidecar = sidecar::SidecarParts::start(config, &url, telemetry.clone(), source).await?;
         telemetry.config_loaded(true, crate::rules::schedule::now_ms() as f64 / 1000.0);
-        let (reloads, reload_tx) = Reloads::new(config, &url, telemetry.clone());
+        let (mut reloads, reload_tx) = Reloads::new(config, &url, telemetry.clone());
         let state = AppState::exporter(
             config,
             exporter.ingest.clone(),
@@ -484,6 +494,10 @@ impl Run {
         });
         state.notifier =
             (sidecar.notifier.clone()).map(|n| api::alertmanager::AlertmanagerApi::new(n, config));
+        reloads.shown = state
+            .notifier
+            .as_ref()
+            .map(api::alertmanager::AlertmanagerApi::shown_config);
         exporter.collectors.start();
         Ok(Run {
             addr,

@@ -235,8 +235,11 @@ fn resolved_alerts_go_to_integrations_that_want_them_then_leave_the_group() {
         .unwrap();
     assert!(email_entry.firing.is_empty());
     assert_eq!(email_entry.timestamp, t(630));
-    // The group is gone; nothing more is due.
+    // The group is empty: not shown, nothing to flush; it stays until the next maintenance
+    // (every 30 s, as Alertmanager's dispatcher), the only thing still due.
     assert!(d.groups().is_empty());
+    assert_eq!(d.next_deadline(), Some(t(660)));
+    assert!(d.due(t(660)).is_empty());
     assert_eq!(d.next_deadline(), None);
     // Firing again: a new group, group_wait again; notified as new.
     d.insert(
@@ -245,6 +248,26 @@ fn resolved_alerts_go_to_integrations_that_want_them_then_leave_the_group() {
     );
     assert_eq!(d.next_deadline(), Some(t(730)));
     assert_eq!(summary(&d.due(t(730))).len(), 1);
+}
+
+#[test]
+fn an_alert_firing_again_before_the_maintenance_waits_for_its_groups_tick() {
+    let mut d = Dispatcher::new(config());
+    let lag = [("alertname", "Lag"), ("instance", "a")];
+    d.insert(alert(&lag, 0, 600, 0), t(0));
+    assert_eq!(d.due(t(30)).len(), 1);
+    d.insert(alert(&lag, 0, 100, 100), t(100));
+    // Resolved at the tick of 330: the group is left empty, its ticks go on (630, 930, …).
+    assert_eq!(summary(&d.due(t(330))).len(), 1);
+    // Maintenance at 360 and 390 would drop it; firing again at 340, within the same
+    // maintenance period, it waits for the tick of 630 (not group_wait, not at once).
+    d.insert(alert(&lag, 340, 1300, 340), t(340));
+    assert_eq!(d.next_deadline(), Some(t(630)));
+    assert!(d.due(t(370)).is_empty());
+    assert_eq!(
+        summary(&d.due(t(630))),
+        [("ops".into(), vec!["a:firing".to_owned()])]
+    );
 }
 
 #[test]
@@ -624,4 +647,29 @@ proptest::proptest! {
             }
         }
     }
+}
+
+#[test]
+fn resolved_alerts_stay_in_the_store_until_its_garbage_collection() {
+    let mut d = Dispatcher::new(config());
+    let lag = [("alertname", "Lag"), ("instance", "a")];
+    d.insert(alert(&lag, 0, 600, 0), t(0));
+    assert_eq!(d.due(t(30)).len(), 1);
+    d.insert(alert(&lag, 0, 100, 100), t(100));
+    assert_eq!(d.due(t(330)).len(), 1);
+    // Posted again with a start inside the resolved episode: merged, the earlier start kept.
+    d.insert(alert(&lag, 50, 1000, 400), t(400));
+    let merged = d.alerts().next().unwrap();
+    assert_eq!(merged.starts_at, t(0));
+    // Resolved again before any flush saw it fire: at the group's next flush nothing fires
+    // and nothing fired at the last notification, so nothing is sent.
+    d.insert(alert(&lag, 0, 700, 700), t(700));
+    assert!(d.due(t(930)).is_empty());
+    assert_eq!(d.alerts().count(), 1);
+    // The collection, 30 min after the first flush: the resolved alert is gone, and one
+    // posted later starts afresh.
+    assert!(d.due(t(30 + 1800)).is_empty());
+    assert_eq!(d.alerts().count(), 0);
+    d.insert(alert(&lag, 50, 4000, 1900), t(1900));
+    assert_eq!(d.alerts().next().unwrap().starts_at, t(50));
 }

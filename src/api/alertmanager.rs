@@ -6,7 +6,7 @@
 //! Every silence change is written to `state.db` before the reply.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -29,8 +29,9 @@ use crate::template::printf::quote;
 pub struct AlertmanagerApi {
     /// The running notifier.
     pub notifier: Arc<Notifier>,
-    /// The routing configuration as `GET /api/v2/status` shows it (secrets masked).
-    original: String,
+    /// The routing configuration as `GET /api/v2/status` shows it (secrets masked); a reload
+    /// replaces it.
+    original: ShownConfig,
     /// When the API started (`uptime` in the status).
     started: DateTime<Utc>,
 }
@@ -57,9 +58,35 @@ impl AlertmanagerApi {
     ) -> AlertmanagerApi {
         AlertmanagerApi {
             notifier,
-            original,
+            original: ShownConfig(Arc::new(RwLock::new(original))),
             started,
         }
+    }
+
+    /// The handle through which a reload replaces the configuration the status shows.
+    pub fn shown_config(&self) -> ShownConfig {
+        self.original.clone()
+    }
+}
+
+/// The routing configuration `GET /api/v2/status` shows, shared with the reload path so that
+/// the status follows `POST /-/reload` and SIGHUP as Alertmanager's does.
+#[derive(Debug, Clone, Default)]
+pub struct ShownConfig(Arc<RwLock<String>>);
+
+impl ShownConfig {
+    /// Shows the routing configuration of `config` (just put in force by a reload).
+    pub fn update(&self, config: &Config) {
+        let text = routing_original(config).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "The routing file cannot be shown in /api/v2/status.");
+            String::new()
+        });
+        *self.0.write().expect("shown config lock") = text;
+    }
+
+    /// The text shown.
+    pub fn text(&self) -> String {
+        self.0.read().expect("shown config lock").clone()
     }
 }
 
@@ -776,7 +803,7 @@ pub async fn status_handler(State(state): State<Shared>) -> Result<Response, AmE
             "buildDate": "",
             "goVersion": "",
         },
-        "config": {"original": am.original},
+        "config": {"original": am.original.text()},
         "uptime": time(am.started),
     })))
 }

@@ -29,6 +29,16 @@ use crate::alerts::Fingerprint;
 /// How long a notification-log entry is kept (Alertmanager's `--data.retention`, 120h).
 pub const DEFAULT_NFLOG_RETENTION: Duration = Duration::hours(120);
 
+/// How often resolved alerts are dropped from the store (Alertmanager's
+/// `--alerts.gc-interval`, 30m). Until then an alert posted again with a start inside its
+/// resolved episode is merged with it, as Alertmanager's store merges.
+pub const ALERT_GC_INTERVAL: Duration = Duration::minutes(30);
+
+/// How often groups left empty are dropped (Alertmanager's dispatcher maintenance, 30 s).
+/// Until then an emptied group keeps its `group_interval` ticks: an alert that fires again
+/// soon after its group was resolved is notified at the group's next tick, not at once.
+pub const MAINTENANCE_INTERVAL: Duration = Duration::seconds(30);
+
 /// An alert as received, before the notifier fills in what the sender left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incoming {
@@ -218,6 +228,12 @@ pub struct DispatcherState {
     /// The escalations settled, per firing episode.
     #[serde(default)]
     pub escalated: Vec<Escalated>,
+    /// When groups left empty are next dropped.
+    #[serde(default)]
+    pub next_maintenance: Option<DateTime<Utc>>,
+    /// When resolved alerts are next dropped from the store.
+    #[serde(default)]
+    pub next_gc: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +265,9 @@ pub struct AlertGroup {
 pub struct Dispatcher {
     config: AlertmanagerConfig,
     inhibitor: Inhibitor,
+    /// The alerts that match some inhibition rule's source matchers (Alertmanager's source
+    /// cache): inhibition looks only at these.
+    inhibit_sources: BTreeSet<Fingerprint>,
     alerts: BTreeMap<Fingerprint, Alert>,
     groups: BTreeMap<(String, Fingerprint), Group>,
     nflog: BTreeMap<NflogKey, NflogEntry>,
@@ -256,6 +275,10 @@ pub struct Dispatcher {
     nflog_retention: Duration,
     acks: Acks,
     escalator: Escalator,
+    /// When groups left empty are next dropped.
+    next_maintenance: Option<DateTime<Utc>>,
+    /// When resolved alerts are next dropped from the store.
+    next_gc: Option<DateTime<Utc>>,
 }
 
 fn to_chrono(d: std::time::Duration) -> Duration {
@@ -303,6 +326,7 @@ impl Dispatcher {
     pub fn new(config: AlertmanagerConfig) -> Dispatcher {
         Dispatcher {
             inhibitor: Inhibitor::new(config.inhibit_rules.clone()),
+            inhibit_sources: BTreeSet::new(),
             config,
             alerts: BTreeMap::new(),
             groups: BTreeMap::new(),
@@ -311,6 +335,8 @@ impl Dispatcher {
             nflog_retention: DEFAULT_NFLOG_RETENTION,
             acks: Acks::default(),
             escalator: Escalator::default(),
+            next_maintenance: None,
+            next_gc: None,
         }
     }
 
@@ -341,6 +367,7 @@ impl Dispatcher {
     /// matches. A group is created with its first flush `group_wait` away; before a group's
     /// first flush, an alert that started longer than `group_wait` ago makes it flush now.
     pub fn insert(&mut self, alert: Alert, now: DateTime<Utc>) {
+        self.maintain(now);
         let fp = alert.fingerprint();
         let alert = match self.alerts.get(&fp) {
             Some(old)
@@ -351,6 +378,7 @@ impl Dispatcher {
             }
             _ => alert,
         };
+        self.note_source(&alert);
         self.alerts.insert(fp, alert.clone());
         let routes: Vec<(String, RouteOpts, String)> = self
             .config
@@ -392,17 +420,76 @@ impl Dispatcher {
                 next_flush: now + group_wait,
                 has_flushed: false,
             });
+        if group.alerts.is_empty() && group.has_flushed && group.next_flush < now {
+            // An emptied group's timer kept ticking (Alertmanager's does): its next tick.
+            let interval = to_chrono(group.opts.group_interval);
+            if interval > Duration::zero() {
+                let behind = (now - group.next_flush).num_milliseconds();
+                let step = interval.num_milliseconds().max(1);
+                let ticks = (behind + step - 1) / step;
+                group.next_flush += Duration::milliseconds(ticks.saturating_mul(step));
+            } else {
+                group.next_flush = now;
+            }
+        }
         group.alerts.insert(alert.fingerprint(), alert.clone());
         if !group.has_flushed && alert.starts_at + group_wait < now {
             group.next_flush = now;
         }
     }
 
+    /// Alertmanager's dispatcher maintenance, every [`MAINTENANCE_INTERVAL`]: groups left
+    /// empty are dropped.
+    fn maintain(&mut self, now: DateTime<Utc>) {
+        match self.next_maintenance {
+            Some(at) if at <= now => {
+                self.groups.retain(|_, g| !g.alerts.is_empty());
+                self.next_maintenance = Some(now + MAINTENANCE_INTERVAL);
+            }
+            Some(_) => {}
+            None => self.next_maintenance = Some(now + MAINTENANCE_INTERVAL),
+        }
+    }
+
+    /// Keeps `alert` among the inhibition sources when some rule's source matchers match it.
+    fn note_source(&mut self, alert: &Alert) {
+        if self
+            .inhibitor
+            .rules
+            .iter()
+            .any(|r| r.source_matchers.matches(&alert.labels))
+        {
+            self.inhibit_sources.insert(alert.fingerprint());
+        }
+    }
+
+    /// The alerts that may inhibit others.
+    fn sources(&self) -> impl Iterator<Item = &Alert> + Clone {
+        self.inhibit_sources
+            .iter()
+            .filter_map(|fp| self.alerts.get(fp))
+    }
+
     /// When [`Dispatcher::due`] next has something to do.
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
-        let groups = self.groups.values().map(|g| g.next_flush).min();
+        let groups = self
+            .groups
+            .values()
+            .filter(|g| !g.alerts.is_empty())
+            .map(|g| g.next_flush)
+            .min();
+        let maintenance = self
+            .groups
+            .values()
+            .any(|g| g.alerts.is_empty())
+            .then_some(self.next_maintenance)
+            .flatten();
         let escalation = self.escalator.next_deadline(&self.alerts, &self.acks);
-        groups.into_iter().chain(escalation).min()
+        groups
+            .into_iter()
+            .chain(maintenance)
+            .chain(escalation)
+            .min()
     }
 
     /// Flushes every group whose time has come, at `now`, and returns what must be sent: one
@@ -410,10 +497,11 @@ impl Dispatcher {
     /// is updated as the flushes are returned.
     pub fn due(&mut self, now: DateTime<Utc>) -> Vec<Flush> {
         self.nflog.retain(|_, e| e.expires_at > now);
+        self.maintain(now);
         let mut ready: Vec<(DateTime<Utc>, (String, Fingerprint))> = self
             .groups
             .iter()
-            .filter(|(_, g)| g.next_flush <= now)
+            .filter(|(_, g)| g.next_flush <= now && !g.alerts.is_empty())
             .map(|(k, g)| (g.next_flush, k.clone()))
             .collect();
         ready.sort();
@@ -425,7 +513,16 @@ impl Dispatcher {
         }
         out.extend(self.escalations(now));
         // Alertmanager's store drops resolved alerts at its garbage collection.
-        self.alerts.retain(|_, a| !a.resolved_at(now));
+        match self.next_gc {
+            Some(at) if at <= now => {
+                self.alerts.retain(|_, a| !a.resolved_at(now));
+                let alerts = &self.alerts;
+                self.inhibit_sources.retain(|fp| alerts.contains_key(fp));
+                self.next_gc = Some(now + ALERT_GC_INTERVAL);
+            }
+            Some(_) => {}
+            None => self.next_gc = Some(now + ALERT_GC_INTERVAL),
+        }
         self.acks.retain_current(&self.alerts, now);
         self.escalator.retain_current(&self.alerts);
         out
@@ -441,11 +538,19 @@ impl Dispatcher {
     fn escalations(&mut self, now: DateTime<Utc>) -> Vec<Flush> {
         let silences = &self.silences;
         let inhibitor = &self.inhibitor;
+        let sources = &self.inhibit_sources;
         let alerts = &self.alerts;
         let due = self.escalator.due(
             alerts,
             &self.acks,
-            |a| silences.mutes(&a.labels, now) || inhibitor.mutes(&a.labels, alerts.values(), now),
+            |a| {
+                silences.mutes(&a.labels, now)
+                    || inhibitor.mutes(
+                        &a.labels,
+                        sources.iter().filter_map(|fp| alerts.get(fp)),
+                        now,
+                    )
+            },
             now,
         );
         let mut out = Vec::new();
@@ -487,7 +592,6 @@ impl Dispatcher {
         group.next_flush = now + to_chrono(group.opts.group_interval);
         group.has_flushed = true;
         if group.alerts.is_empty() {
-            self.groups.remove(key);
             return None;
         }
         let mut alerts: Vec<Alert> = group.alerts.values().cloned().collect();
@@ -499,13 +603,11 @@ impl Dispatcher {
             .collect();
         let group = group.clone();
         let flush = self.pipeline(&group, alerts, now);
-        // Resolved alerts were just dealt with (sent or muted): they leave the group.
+        // Resolved alerts were just dealt with (sent or muted): they leave the group. A group
+        // left empty stays until the next maintenance, as in Alertmanager.
         if let Some(g) = self.groups.get_mut(key) {
             for fp in resolved_before_muting {
                 g.alerts.remove(&fp);
-            }
-            if g.alerts.is_empty() {
-                self.groups.remove(key);
             }
         }
         flush
@@ -532,7 +634,7 @@ impl Dispatcher {
         }
         let alerts: Vec<Alert> = alerts
             .into_iter()
-            .filter(|a| !self.inhibitor.mutes(&a.labels, self.alerts.values(), now))
+            .filter(|a| !self.inhibitor.mutes(&a.labels, self.sources(), now))
             .filter(|a| !self.silences.mutes(&a.labels, now))
             .collect();
         if alerts.is_empty() {
@@ -671,6 +773,7 @@ impl Dispatcher {
         let mut out: Vec<AlertGroup> = self
             .groups
             .values()
+            .filter(|g| !g.alerts.is_empty())
             .map(|g| {
                 let mut alerts: Vec<Alert> = g.alerts.values().cloned().collect();
                 alerts.sort_by(alert_order);
@@ -697,8 +800,7 @@ impl Dispatcher {
     ) -> (BTreeSet<String>, Vec<Fingerprint>) {
         (
             self.silences.silenced_by(labels, now),
-            self.inhibitor
-                .inhibited_by(labels, self.alerts.values(), now),
+            self.inhibitor.inhibited_by(labels, self.sources(), now),
         )
     }
 
@@ -726,7 +828,48 @@ impl Dispatcher {
             nflog: self.nflog.values().cloned().collect(),
             acks: self.acks.iter().cloned().collect(),
             escalated: self.escalator.settled().cloned().collect(),
+            next_maintenance: self.next_maintenance,
+            next_gc: self.next_gc,
         }
+    }
+
+    /// What a flush of the groups with `keys` changes, to persist it: those groups and their
+    /// notification-log entries, the acks and escalations (no alerts: the groups carry theirs).
+    pub fn snapshot_of(&self, keys: &BTreeSet<&str>) -> DispatcherState {
+        DispatcherState {
+            alerts: Vec::new(),
+            groups: self
+                .groups
+                .values()
+                .filter(|g| keys.contains(g.key.as_str()))
+                .map(|g| GroupState {
+                    route_id: g.route_id.clone(),
+                    group_key: g.key.clone(),
+                    labels: g.labels.clone(),
+                    alerts: g.alerts.values().cloned().collect(),
+                    next_flush: g.next_flush,
+                    has_flushed: g.has_flushed,
+                })
+                .collect(),
+            nflog: self
+                .nflog
+                .values()
+                .filter(|e| keys.contains(e.group_key.as_str()))
+                .cloned()
+                .collect(),
+            acks: self.acks.iter().cloned().collect(),
+            escalated: self.escalator.settled().cloned().collect(),
+            next_maintenance: self.next_maintenance,
+            next_gc: self.next_gc,
+        }
+    }
+
+    /// The (route id, group key) of every group held.
+    pub fn group_ids(&self) -> Vec<(String, String)> {
+        self.groups
+            .values()
+            .map(|g| (g.route_id.clone(), g.key.clone()))
+            .collect()
     }
 
     /// A dispatcher for `config` with a persisted state: groups of routes that still exist
@@ -739,6 +882,8 @@ impl Dispatcher {
     ) -> Dispatcher {
         let mut d = Dispatcher::new(config);
         d.silences = silences;
+        d.next_maintenance = state.next_maintenance;
+        d.next_gc = state.next_gc;
         for entry in state.nflog {
             let key = (
                 entry.group_key.clone(),
@@ -748,6 +893,7 @@ impl Dispatcher {
             d.nflog.insert(key, entry);
         }
         for alert in &state.alerts {
+            d.note_source(alert);
             d.alerts.insert(alert.fingerprint(), alert.clone());
         }
         let mut orphans = Vec::new();
@@ -797,6 +943,7 @@ impl Dispatcher {
     pub fn reload(&mut self, config: AlertmanagerConfig, now: DateTime<Utc>) {
         let alerts: Vec<Alert> = std::mem::take(&mut self.alerts).into_values().collect();
         self.inhibitor = Inhibitor::new(config.inhibit_rules.clone());
+        self.inhibit_sources.clear();
         self.config = config;
         self.groups.clear();
         for alert in alerts {

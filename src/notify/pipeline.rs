@@ -405,20 +405,25 @@ impl Notifier {
     /// transaction with the flushed groups and notification log entries. Gives the `queued`
     /// events.
     pub fn flush_due(&self, now: DateTime<Utc>) -> Result<Vec<NotificationEvent>, NotifierError> {
-        let (flushes, snapshot) = {
+        let (flushes, snapshot, live) = {
             let mut d = self.dispatcher.lock().expect("dispatcher lock");
             let flushes = d.due(now);
             if flushes.is_empty() {
                 return Ok(Vec::new());
             }
-            (flushes, d.snapshot())
+            let keys: std::collections::BTreeSet<&str> = flushes
+                .iter()
+                .map(|f| f.notification.group_key.as_str())
+                .collect();
+            let snapshot = d.snapshot_of(&keys);
+            (flushes, snapshot, d.group_ids())
         };
-        let events =
-            self.persist(&flushes, &snapshot, now)
-                .map_err(|source| NotifierError::Sqlite {
-                    path: self.path.clone(),
-                    source,
-                })??;
+        let events = self
+            .persist(&flushes, &snapshot, &live, now)
+            .map_err(|source| NotifierError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })??;
         if let Some(wake) = &*self.sender_wake.lock().expect("wake lock") {
             wake.notify_one();
         }
@@ -431,6 +436,7 @@ impl Notifier {
         &self,
         flushes: &[Flush],
         snapshot: &DispatcherState,
+        groups: &[(String, String)],
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<NotificationEvent>, NotifierError>, rusqlite::Error> {
         let mut conn = self.db.lock().expect("db lock");
@@ -464,10 +470,9 @@ impl Notifier {
             })
             .collect();
         let keys: HashSet<&str> = flushed.iter().map(|(k, _)| *k).collect();
-        let live: HashSet<(&str, &str)> = snapshot
-            .groups
+        let live: HashSet<(&str, &str)> = groups
             .iter()
-            .map(|g| (g.route_id.as_str(), g.group_key.as_str()))
+            .map(|(route, key)| (route.as_str(), key.as_str()))
             .collect();
         for g in snapshot
             .groups
@@ -483,14 +488,14 @@ impl Notifier {
                 ],
             )?;
         }
-        // Groups the flush emptied are gone from the dispatcher; drop their rows.
+        // Groups the dispatcher dropped (at a maintenance or a reload): drop their rows.
         let stored: Vec<(String, String)> = {
             let mut stmt = tx.prepare_cached("SELECT route_id, group_key FROM notifier_groups")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?
         };
         for (route, key) in stored {
-            if keys.contains(key.as_str()) && !live.contains(&(route.as_str(), key.as_str())) {
+            if !live.contains(&(route.as_str(), key.as_str())) {
                 tx.execute(
                     "DELETE FROM notifier_groups WHERE route_id = ?1 AND group_key = ?2",
                     params![route, key],
@@ -702,6 +707,9 @@ fn load_state(conn: &Connection) -> Result<Loaded, rusqlite::Error> {
             nflog,
             acks: load_acks(conn)?,
             escalated: load_escalated(conn),
+            // The maintenance and garbage collection start over, as at Alertmanager's start.
+            next_maintenance: None,
+            next_gc: None,
         },
         silences,
     )))
