@@ -8,6 +8,8 @@
 #
 # Usage: bench/am_side_by_side.sh            (from the repository root)
 # Environment: ALERTS (10000), GROUP_COUNT (1000), BATCH (500), RUNS (3: each with fresh processes),
+#              FAIL_EVERY (0; 10: the receiver answers 500 to every tenth request of each),
+#              BACKOFF_MIN (tradewatch's notifier.outbox.backoff.min; its default when unset),
 #              OUT (bench/out/am).
 # Needs: prometheus-alertmanager (apt-get install -y prometheus-alertmanager).
 set -euo pipefail

@@ -10,7 +10,9 @@
 //! Then the ratios tradewatch / Alertmanager.
 //!
 //! `cargo run --release --example am_storm -- BIN [ALERTS] [GROUPS] [BATCH]` (defaults 10000,
-//! 1000, 500); `bench/am_side_by_side.sh` runs it.
+//! 1000, 500); `bench/am_side_by_side.sh` runs it. `FAIL_EVERY=10` makes the receiver answer
+//! 500 to every tenth request of each notifier (not counted as delivered: it must be retried);
+//! `BACKOFF_MIN=250ms` sets tradewatch's first retry delay (`notifier.outbox.backoff.min`).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -69,6 +71,11 @@ impl Drop for Killed {
 /// Group keys (and alert count) notified so far, per `User-Agent` family.
 #[derive(Default)]
 struct Seen {
+    /// Every `fail_every`-th request of each side is answered 500 (0: none), as a receiver that
+    /// fails one request in ten does; the notifier must retry it.
+    fail_every: usize,
+    requests: HashMap<&'static str, usize>,
+    failed: HashMap<&'static str, usize>,
     keys: HashMap<&'static str, HashSet<String>>,
     alerts: HashMap<&'static str, usize>,
     last: HashMap<&'static str, Instant>,
@@ -76,7 +83,11 @@ struct Seen {
 
 type Shared = Arc<Mutex<Seen>>;
 
-async fn hook(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) -> &'static str {
+async fn hook(
+    State(seen): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (axum::http::StatusCode, &'static str) {
     let agent = headers
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
@@ -94,10 +105,22 @@ async fn hook(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) -> &'
     );
     let n = v["alerts"].as_array().map_or(0, Vec::len);
     let mut s = seen.lock().unwrap();
+    let nth = {
+        let r = s.requests.entry(side).or_default();
+        *r += 1;
+        *r
+    };
+    if s.fail_every > 0 && nth % s.fail_every == 0 {
+        *s.failed.entry(side).or_default() += 1;
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "failing on purpose",
+        );
+    }
     s.keys.entry(side).or_default().insert(key);
     *s.alerts.entry(side).or_default() += n;
     s.last.insert(side, Instant::now());
-    "ok"
+    (axum::http::StatusCode::OK, "ok")
 }
 
 /// (resident bytes, cpu seconds) of `pid` from `/proc`.
@@ -182,6 +205,7 @@ struct Measured {
     rss_after: u64,
     last_notified_s: f64,
     alerts_notified: usize,
+    failed: usize,
 }
 
 async fn wait_ready(client: &reqwest::Client, url: &str) {
@@ -240,9 +264,13 @@ async fn run_storm(
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (last, alerts_notified) = {
+    let (last, alerts_notified, failed) = {
         let s = seen.lock().unwrap();
-        (s.last[side], s.alerts[side])
+        (
+            s.last[side],
+            s.alerts[side],
+            s.failed.get(side).copied().unwrap_or(0),
+        )
     };
     let (_, cpu_after) = usage(pid);
     // Memory once the notifications are out (the groups stay, waiting for group_interval).
@@ -255,6 +283,7 @@ async fn run_storm(
         rss_after,
         last_notified_s: last.duration_since(start).as_secs_f64(),
         alerts_notified,
+        failed,
     }
 }
 
@@ -269,8 +298,8 @@ fn row(name: &str, m: &Measured, alerts: usize, groups: usize) -> [f64; 6] {
         m.rss_after as f64 / 1_048_576.0,
     ];
     println!(
-        "{name:<13} post {:>7.1} µs/alert  cpu {:>7.1} µs/alert  rss +{:>8.0} B/group ({:>6.0} B/alert)  last group notified {:>6.2} s  rss {:>6.1} MiB  alerts notified {}",
-        r[0], r[1], r[2], r[3], r[4], r[5], m.alerts_notified
+        "{name:<13} post {:>7.1} µs/alert  cpu {:>7.1} µs/alert  rss +{:>8.0} B/group ({:>6.0} B/alert)  last group notified {:>6.2} s  rss {:>6.1} MiB  alerts notified {} (requests answered 500: {})",
+        r[0], r[1], r[2], r[3], r[4], r[5], m.alerts_notified, m.failed
     );
     r
 }
@@ -286,7 +315,11 @@ async fn main() {
     let groups: usize = args.get(3).map_or(1_000, |a| a.parse().unwrap());
     let batch: usize = args.get(4).map_or(500, |a| a.parse().unwrap());
 
-    let seen: Shared = Arc::default();
+    let seen: Shared = Arc::new(Mutex::new(Seen {
+        fail_every: std::env::var("FAIL_EVERY")
+            .map_or(0, |v| v.parse().expect("FAIL_EVERY is a count")),
+        ..Seen::default()
+    }));
     let app = axum::Router::new()
         .route("/{path}", axum::routing::post(hook))
         .with_state(seen.clone());
@@ -303,7 +336,13 @@ async fn main() {
     .unwrap();
     std::fs::write(
         d.join("tradewatch.yaml"),
-        "sidecar:\n  rule_files: []\nnotifier:\n  config_file: alertmanager.yml\n",
+        format!(
+            "sidecar:\n  rule_files: []\nnotifier:\n  config_file: alertmanager.yml\n{}",
+            // BACKOFF_MIN: the outbox's first retry delay (`notifier.outbox.backoff.min`).
+            std::env::var("BACKOFF_MIN")
+                .map(|min| format!("  outbox: {{backoff: {{min: {min}}}}}\n"))
+                .unwrap_or_default()
+        ),
     )
     .unwrap();
     let tw_addr = free_addr();

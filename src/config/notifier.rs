@@ -133,7 +133,7 @@ fn default_max_age() -> PromDuration {
 }
 
 fn default_backoff_min() -> PromDuration {
-    PromDuration::from_secs(1)
+    PromDuration::from_millis(250)
 }
 
 fn default_backoff_max() -> PromDuration {
