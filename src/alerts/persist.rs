@@ -40,6 +40,14 @@ pub fn open_state_db(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
+/// Turns an SQLite error into the state database's error for the file at `path`.
+fn sqlite_err(path: &str) -> impl Fn(rusqlite::Error) -> StateDbError + Copy + '_ {
+    move |source| StateDbError::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// One persisted alert: where it belongs, its identity and its state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SavedAlert {
@@ -105,10 +113,7 @@ impl AlertDb {
     /// Opens the tables in the database at `path`.
     pub fn open(path: &Path) -> Result<AlertDb, StateDbError> {
         let name = path.display().to_string();
-        let err = |source| StateDbError::Sqlite {
-            path: name.clone(),
-            source,
-        };
+        let err = sqlite_err(&name);
         let conn = open_state_db(path).map_err(err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS alert_states (
@@ -134,10 +139,7 @@ impl AlertDb {
     }
 
     fn err(&self, source: rusqlite::Error) -> StateDbError {
-        StateDbError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        sqlite_err(&self.path)(source)
     }
 
     /// Writes `changes` and the group's evaluation time in one transaction.
@@ -148,10 +150,7 @@ impl AlertDb {
         changes: &[Change],
     ) -> Result<(), StateDbError> {
         let path = self.path.clone();
-        let err = |source| StateDbError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sqlite_err(&path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -206,10 +205,7 @@ impl AlertDb {
         group_keys: &HashSet<&str>,
     ) -> Result<usize, StateDbError> {
         let path = self.path.clone();
-        let err = |source| StateDbError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let err = sqlite_err(&path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

@@ -98,6 +98,13 @@ fn verify(state: &Shared, links: &ActionLinks, token: &str) -> Result<Claims, Pa
     })
 }
 
+/// The notifier, the links and the claims of `token`, or the page that refuses it.
+fn open(state: &Shared, token: &str) -> Result<(Arc<Notifier>, Arc<ActionLinks>, Claims), Page> {
+    let (notifier, links) = links(state)?;
+    let claims = verify(state, &links, token)?;
+    Ok((notifier, links, claims))
+}
+
 fn used(state: &Shared) -> Page {
     count(state, "used");
     Page::message(
@@ -127,12 +134,8 @@ fn alert_table(claims: &Claims) -> String {
 
 /// `GET /a/{token}`: the confirm page, whose button POSTs the action.
 pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Response {
-    let (notifier, links) = match links(&state) {
+    let (notifier, links, claims) = match open(&state, &token) {
         Ok(found) => found,
-        Err(page) => return page.into_response(),
-    };
-    let claims = match verify(&state, &links, &token) {
-        Ok(claims) => claims,
         Err(page) => return page.into_response(),
     };
     let id = claims.id.clone();
@@ -169,12 +172,8 @@ pub async fn show(State(state): State<Shared>, Path(token): Path<String>) -> Res
 
 /// `POST /a/{token}`: performs the action, once.
 pub async fn perform(State(state): State<Shared>, Path(token): Path<String>) -> Response {
-    let (notifier, links) = match links(&state) {
+    let (notifier, links, claims) = match open(&state, &token) {
         Ok(found) => found,
-        Err(page) => return page.into_response(),
-    };
-    let claims = match verify(&state, &links, &token) {
-        Ok(claims) => claims,
         Err(page) => return page.into_response(),
     };
     let work = (claims.clone(), links.clone());
