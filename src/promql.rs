@@ -26,6 +26,7 @@ mod functions;
 mod histogram;
 mod parse;
 mod range_functions;
+mod shared;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use std::collections::HashMap;
 pub use eval::selector_matchers;
 pub use parse::{ParseError, Position, parse};
 pub use promql_parser::parser::Expr;
+pub use shared::{Shared, SharedExpr, share_common};
 
 use crate::model::labels::{FxBuildHasher, Labels};
 use crate::store::{Queryable, Sample, SelectError};
@@ -215,6 +217,7 @@ impl Engine {
             sub_step: self.options.default_subquery_step_ms,
             range_query,
             notes,
+            shared: None,
         }
     }
 
@@ -225,8 +228,22 @@ impl Engine {
         expr: &Expr,
         t_ms: i64,
     ) -> Result<QueryResult, PromqlError> {
+        self.instant_shared(q, expr, t_ms, None)
+    }
+
+    /// [`Engine::instant`] for one rule of a group evaluation: the subexpressions
+    /// [`share_common`] marked in `expr` take their values from `shared` when another rule of
+    /// the evaluation has computed them, and leave them there otherwise.
+    pub fn instant_shared(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        t_ms: i64,
+        shared: Option<&Shared>,
+    ) -> Result<QueryResult, PromqlError> {
         let notes = RefCell::new(Annotations::default());
-        let ev = self.evaluator(q, &notes, t_ms, t_ms, 1, false);
+        let mut ev = self.evaluator(q, &notes, t_ms, t_ms, 1, false);
+        ev.shared = shared;
         let value = match ev.eval(expr)? {
             Val::Scalar(v) => Value::Scalar { t: t_ms, f: v[0] },
             Val::Str(s) => Value::String(s),

@@ -88,9 +88,52 @@ pub struct SelectError {
     pub message: String,
 }
 
+/// What a source knows of a series' samples beyond the samples themselves, so that readers can
+/// skip scans over them. [`SeriesFacts::UNKNOWN`] is always a correct answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesFacts {
+    /// No staleness marker is later than this (milliseconds).
+    pub stale_until_ms: i64,
+    /// No sample later than this (milliseconds) is lower than the sample before it, staleness
+    /// markers left out: a counter has not reset since.
+    pub drop_until_ms: i64,
+}
+
+impl SeriesFacts {
+    /// Nothing known: every scan is needed.
+    pub const UNKNOWN: SeriesFacts = SeriesFacts {
+        stale_until_ms: i64::MAX,
+        drop_until_ms: i64::MAX,
+    };
+
+    /// Whether `samples` (in time order, starting with `samples[0]`) may hold a staleness marker.
+    pub fn may_be_stale(&self, samples: &[Sample]) -> bool {
+        samples.first().is_some_and(|s| self.stale_until_ms >= s.t)
+    }
+
+    /// Whether some sample of a window starting at `first_ms` may be lower than the one before it
+    /// in the window.
+    pub fn may_drop_after(&self, first_ms: i64) -> bool {
+        self.drop_until_ms > first_ms
+    }
+}
+
 /// What the PromQL engine reads through: series matching every matcher, with their samples in a
 /// time range. Implemented by [`Store`]; other sources can implement it too.
 pub trait Queryable {
+    /// [`Queryable::select`], with what the source knows of each series' samples.
+    fn select_with_facts(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
+    ) -> Result<(), SelectError> {
+        self.select(matchers, start_ms, end_ms, &mut |l, s| {
+            visit(l, s, SeriesFacts::UNKNOWN)
+        })
+    }
+
     /// Calls `visit` once for each series matching all of `matchers` that has at least one sample
     /// with `start_ms <= t <= end_ms`, with those samples in time order (staleness markers
     /// included).
@@ -126,6 +169,10 @@ struct MemSeries {
     samples: Vec<Sample>,
     /// Samples before this index are past retention and will be compacted away.
     start: usize,
+    /// The newest non-stale value, for telling drops (counter resets) as samples arrive.
+    last_value: f64,
+    /// The time of the newest staleness marker and of the newest drop, as [`SeriesFacts`].
+    facts: SeriesFacts,
 }
 
 impl MemSeries {
@@ -195,6 +242,11 @@ impl Store {
                     labels: labels.clone(),
                     samples: Vec::new(),
                     start: 0,
+                    last_value: f64::NAN,
+                    facts: SeriesFacts {
+                        stale_until_ms: i64::MIN,
+                        drop_until_ms: i64::MIN,
+                    },
                 }));
                 inner.ids.insert(labels.clone(), id);
                 inner.postings.add(id, labels);
@@ -224,6 +276,14 @@ impl Store {
             }
         }
         series.samples.push(Sample { t: t_ms, f: value });
+        if is_stale_nan(value) {
+            series.facts.stale_until_ms = t_ms;
+        } else {
+            if value < series.last_value {
+                series.facts.drop_until_ms = t_ms;
+            }
+            series.last_value = value;
+        }
         series.trim(t_ms.saturating_sub(retention));
         Ok(())
     }
@@ -348,6 +408,16 @@ impl Queryable for Store {
         end_ms: i64,
         visit: &mut dyn FnMut(&Labels, &[Sample]),
     ) -> Result<(), SelectError> {
+        self.select_with_facts(matchers, start_ms, end_ms, &mut |l, s, _| visit(l, s))
+    }
+
+    fn select_with_facts(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
+    ) -> Result<(), SelectError> {
         let inner = self.inner.read();
         for &id in inner.matching(matchers).iter() {
             let Some(s) = inner.series[id as usize].as_ref() else {
@@ -369,7 +439,7 @@ impl Queryable for Store {
                 live.partition_point(|x| x.t <= end_ms)
             };
             if from < to {
-                visit(&s.labels, &live[from..to]);
+                visit(&s.labels, &live[from..to], s.facts);
             }
         }
         Ok(())
@@ -469,6 +539,46 @@ mod tests {
         assert!(names(&s, &[Matcher::equal("job", "zzz")]).is_empty());
         assert_eq!(s.label_values("job"), ["a", "b"]);
         assert_eq!(s.label_names(), ["__name__", "job", "x"]);
+    }
+
+    #[test]
+    fn facts_tell_where_drops_and_staleness_markers_can_be() {
+        let store = Store::new(StoreOptions::default());
+        let c = l(&[("__name__", "c")]);
+        let facts = |store: &Store| {
+            let mut got = SeriesFacts::UNKNOWN;
+            store
+                .select_with_facts(
+                    &[Matcher::equal("__name__", "c")],
+                    0,
+                    i64::MAX,
+                    &mut |_, _, f| got = f,
+                )
+                .unwrap();
+            got
+        };
+        for (t, v) in [(1, 1.0), (2, 2.0), (3, 2.0)] {
+            store.append(&c, t, v).unwrap();
+        }
+        assert_eq!(facts(&store).drop_until_ms, i64::MIN);
+        assert_eq!(facts(&store).stale_until_ms, i64::MIN);
+        // A staleness marker between two values: the drop is against the last value before it.
+        store.append(&c, 4, stale_nan()).unwrap();
+        store.append(&c, 5, 1.0).unwrap();
+        assert_eq!(
+            facts(&store),
+            SeriesFacts {
+                stale_until_ms: 4,
+                drop_until_ms: 5
+            }
+        );
+        // A NaN is lower than nothing and nothing is lower than a NaN, as in the engine's scans.
+        store.append(&c, 6, f64::NAN).unwrap();
+        store.append(&c, 7, 0.5).unwrap();
+        store.append(&c, 8, 3.0).unwrap();
+        assert_eq!(facts(&store).drop_until_ms, 5);
+        assert!(!facts(&store).may_drop_after(5));
+        assert!(facts(&store).may_drop_after(4));
     }
 
     #[test]

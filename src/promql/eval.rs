@@ -14,14 +14,23 @@ use promql_parser::parser::{
 };
 
 use super::PromqlError;
+use super::shared::{Grid, Shared, SharedExpr};
 use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME};
-use crate::store::{MatchKind, Matcher, Queryable, Sample, is_stale_nan};
+use crate::store::{MatchKind, Matcher, Queryable, Sample, SeriesFacts, is_stale_nan};
 
 /// Warnings and infos collected while evaluating, deduplicated, in Prometheus's wording.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Annotations {
     pub warnings: BTreeSet<String>,
     pub infos: BTreeSet<String>,
+}
+
+impl Annotations {
+    /// Adds `other`'s warnings and infos.
+    pub fn merge(&mut self, other: Annotations) {
+        self.warnings.extend(other.warnings);
+        self.infos.extend(other.infos);
+    }
 }
 
 /// A series' points: one, inline, for an instant query (no allocation per series), more on the
@@ -116,6 +125,8 @@ pub(crate) struct Evaluator<'a> {
     pub sub_step: i64,
     pub range_query: bool,
     pub notes: &'a RefCell<Annotations>,
+    /// The values of the rule group's shared subexpressions, when evaluating for a group.
+    pub shared: Option<&'a Shared>,
 }
 
 /// Execution error with Prometheus's message.
@@ -220,24 +231,25 @@ impl<'a> Evaluator<'a> {
             .collect()
     }
 
-    /// Calls `visit` for each series the selector matches with samples in `[lo, hi]`.
+    /// Calls `visit` for each series the selector matches with samples in `[lo, hi]`, with what
+    /// the source knows of them.
     fn select(
         &self,
         vs: &VectorSelector,
         lo: i64,
         hi: i64,
-        visit: &mut dyn FnMut(&Labels, &[Sample]),
+        visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
     ) -> Result<(), PromqlError> {
         let groups = selector_matchers(vs)?;
         if groups.len() == 1 {
-            self.q.select(&groups[0], lo, hi, visit)?;
+            self.q.select_with_facts(&groups[0], lo, hi, visit)?;
             return Ok(());
         }
         let mut seen = std::collections::HashSet::new();
         for g in &groups {
-            self.q.select(g, lo, hi, &mut |l, s| {
+            self.q.select_with_facts(g, lo, hi, &mut |l, s, facts| {
                 if seen.insert(l.clone()) {
-                    visit(l, s)
+                    visit(l, s, facts)
                 }
             })?;
         }
@@ -257,7 +269,7 @@ impl<'a> Evaluator<'a> {
         };
         let lookback = self.lookback;
         let mut out = Vec::new();
-        self.select(vs, min - lookback + 1, max, &mut |labels, samples| {
+        self.select(vs, min - lookback + 1, max, &mut |labels, samples, _| {
             let mut points = Points::new();
             for (i, &r) in refs.iter().enumerate() {
                 let idx = samples.partition_point(|s| s.t <= r);
@@ -284,7 +296,7 @@ impl<'a> Evaluator<'a> {
     /// A range vector selector: raw samples without staleness markers.
     pub fn select_range(&self, ms: &MatrixSelector) -> Result<RangeVal, PromqlError> {
         let mut series = Vec::new();
-        let (refs, range) = self.visit_range(ms, &mut |labels, points| {
+        let (refs, range) = self.visit_range(ms, &mut |labels, points, _| {
             series.push(StepSeries {
                 labels: labels.clone(),
                 points: Points::from_slice(points),
@@ -304,30 +316,37 @@ impl<'a> Evaluator<'a> {
     }
 
     /// A range vector selector read in place: `visit` sees each series' samples without
-    /// staleness markers (never empty), borrowed from the store where none had to be removed.
-    /// Returns the steps' window ends and the range, as [`RangeVal`] holds them.
+    /// staleness markers (never empty), borrowed from the store where none had to be removed,
+    /// and what the store knows of them. Returns the steps' window ends and the range, as
+    /// [`RangeVal`] holds them.
     pub fn visit_range(
         &self,
         ms: &MatrixSelector,
-        visit: &mut dyn FnMut(&Labels, &[Sample]),
+        visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
     ) -> Result<(Vec<i64>, i64), PromqlError> {
         let (refs, range) = self.matrix_refs(ms);
         if let (Some(&min), Some(&max)) = (refs.iter().min(), refs.iter().max()) {
             let mut scratch: Vec<Sample> = Vec::new();
-            self.select(&ms.vs, min - range + 1, max, &mut |labels, samples| {
-                // Without an early exit, so that the compiler can vectorise the scan.
-                let stale = samples.iter().fold(false, |any, s| any | is_stale_nan(s.f));
-                let points = if stale {
-                    scratch.clear();
-                    scratch.extend(samples.iter().filter(|s| !is_stale_nan(s.f)));
-                    &scratch[..]
-                } else {
-                    samples
-                };
-                if !points.is_empty() {
-                    visit(labels, points);
-                }
-            })?;
+            self.select(
+                &ms.vs,
+                min - range + 1,
+                max,
+                &mut |labels, samples, facts| {
+                    // Without an early exit, so that the compiler can vectorise the scan.
+                    let stale = facts.may_be_stale(samples)
+                        && samples.iter().fold(false, |any, s| any | is_stale_nan(s.f));
+                    let points = if stale {
+                        scratch.clear();
+                        scratch.extend(samples.iter().filter(|s| !is_stale_nan(s.f)));
+                        &scratch[..]
+                    } else {
+                        samples
+                    };
+                    if !points.is_empty() {
+                        visit(labels, points, facts);
+                    }
+                },
+            )?;
         }
         Ok((refs, range))
     }
@@ -360,6 +379,7 @@ impl<'a> Evaluator<'a> {
                 sub_step: self.sub_step,
                 range_query: self.range_query,
                 notes: self.notes,
+                shared: self.shared,
             };
             series = match inner.eval(&sq.expr)? {
                 Val::Vector(v) => v,
@@ -415,8 +435,38 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_vector(vs, false)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Range(self.select_range(ms)?)),
             Expr::Subquery(sq) => Ok(Val::Range(self.eval_subquery(sq)?)),
-            Expr::Extension(_) => err("extension expressions are not supported"),
+            Expr::Extension(ext) => match ext.expr.as_any().downcast_ref::<SharedExpr>() {
+                Some(s) => self.eval_shared(s),
+                None => err("extension expressions are not supported"),
+            },
         }
+    }
+
+    /// A subexpression several rules of the group share: computed once per group evaluation
+    /// on a grid, copied after that, with the warnings and infos of its computation repeated.
+    fn eval_shared(&self, s: &SharedExpr) -> Result<Val, PromqlError> {
+        let Some(shared) = self.shared else {
+            return self.eval(s.expr());
+        };
+        let grid: Grid = [
+            self.start,
+            self.end,
+            self.interval,
+            self.query_start,
+            self.query_end,
+        ];
+        if let Some((val, notes)) = shared.get(s.slot, grid) {
+            self.notes.borrow_mut().merge(notes);
+            return Ok(val);
+        }
+        let outer = self.notes.replace(Annotations::default());
+        let result = self.eval(s.expr());
+        let produced = self.notes.replace(outer);
+        if let Ok(val) = &result {
+            shared.put(s.slot, grid, val, &produced);
+        }
+        self.notes.borrow_mut().merge(produced);
+        result
     }
 
     /// Evaluates an expression that must yield an instant vector.

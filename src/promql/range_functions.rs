@@ -9,11 +9,12 @@ use super::aggregate::kahan_sum_inc;
 use super::eval::{Evaluator, Points, StepSeries, Val, err, window};
 use super::functions::{absent_series, format_go_float, quantile};
 use crate::model::labels::Labels;
-use crate::store::Sample;
+use crate::store::{Sample, SeriesFacts};
 
 /// `rate`, `increase` and `delta`: the change over the window, extrapolated towards its edges.
 fn extrapolated_rate(
     w: &[Sample],
+    facts: SeriesFacts,
     range_start: i64,
     range_end: i64,
     range: i64,
@@ -27,7 +28,7 @@ fn extrapolated_rate(
     let first = w[0];
     let last = w[w.len() - 1];
     let mut result = last.f - first.f;
-    if is_counter {
+    if is_counter && facts.may_drop_after(first.t) {
         let mut prev = first.f;
         for p in &w[1..] {
             if p.f < prev {
@@ -278,7 +279,7 @@ pub(crate) fn eval_range_function(
     if let Some(ms) = direct {
         // Straight from the store, without copying the samples out first.
         let (refs, range) = ev.matrix_refs(ms);
-        ev.visit_range(ms, &mut |labels, samples| {
+        ev.visit_range(ms, &mut |labels, samples, facts| {
             let points = series_points(
                 ev,
                 func,
@@ -286,6 +287,7 @@ pub(crate) fn eval_range_function(
                 counter_check,
                 labels,
                 samples,
+                facts,
                 &refs,
                 range,
             );
@@ -309,6 +311,7 @@ pub(crate) fn eval_range_function(
             counter_check,
             &s.labels,
             &s.points,
+            SeriesFacts::UNKNOWN,
             &rv.refs,
             rv.range,
         );
@@ -333,6 +336,7 @@ fn series_points(
     counter_check: bool,
     labels: &Labels,
     points: &[Sample],
+    facts: SeriesFacts,
     refs: &[i64],
     range: i64,
 ) -> Points {
@@ -355,9 +359,9 @@ fn series_points(
         let end = refs[i];
         let start = end - range;
         let v = match func {
-            RangeFn::Rate => extrapolated_rate(w, start, end, range, true, true),
-            RangeFn::Increase => extrapolated_rate(w, start, end, range, true, false),
-            RangeFn::Delta => extrapolated_rate(w, start, end, range, false, false),
+            RangeFn::Rate => extrapolated_rate(w, facts, start, end, range, true, true),
+            RangeFn::Increase => extrapolated_rate(w, facts, start, end, range, true, false),
+            RangeFn::Delta => extrapolated_rate(w, facts, start, end, range, false, false),
             RangeFn::Irate => instant_value(w, true),
             RangeFn::Idelta => instant_value(w, false),
             RangeFn::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
@@ -366,6 +370,7 @@ fn series_points(
                 let d = param.map(|p| p[i]).unwrap_or(0.0);
                 slope * d + intercept
             }),
+            RangeFn::Resets if !facts.may_drop_after(w[0].t) => Some(0.0),
             RangeFn::Resets => Some(w.windows(2).filter(|p| p[1].f < p[0].f).count() as f64),
             RangeFn::Changes => Some(
                 w.windows(2)

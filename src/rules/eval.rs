@@ -8,7 +8,7 @@ use promql_parser::parser::Expr;
 
 use crate::alerts::{Fingerprint, Transition};
 use crate::model::labels::{FxBuildHasher, Labels};
-use crate::promql::{Engine, InstantSample, Value};
+use crate::promql::{Engine, InstantSample, Shared, Value};
 use crate::store::{Store, stale_nan};
 
 use super::alerting::{RuleAlerts, TemplateEnv, alert_series};
@@ -43,6 +43,21 @@ pub struct GroupEvaluation {
 pub trait Evaluate: Send + Sync {
     /// The value of `expr` (written `source`) at `at_ms`, or the error in words.
     fn instant(&self, expr: &Expr, source: &str, at_ms: i64) -> Result<Value, String>;
+
+    /// [`Evaluate::instant`] for one rule of a group evaluation: `planned` is `expr` with the
+    /// group's common subexpressions marked, whose values `shared` keeps for the evaluation.
+    /// Sources that do not evaluate locally send `source` as it is.
+    fn instant_planned(
+        &self,
+        expr: &Expr,
+        planned: &Expr,
+        source: &str,
+        at_ms: i64,
+        shared: &Shared,
+    ) -> Result<Value, String> {
+        let _ = (planned, shared);
+        self.instant(expr, source, at_ms)
+    }
 }
 
 /// The embedded engine over a store.
@@ -57,6 +72,20 @@ impl Evaluate for Local<'_> {
     fn instant(&self, expr: &Expr, _source: &str, at_ms: i64) -> Result<Value, String> {
         self.engine
             .instant(self.store, expr, at_ms)
+            .map(|r| r.value)
+            .map_err(|e| e.to_string())
+    }
+
+    fn instant_planned(
+        &self,
+        _expr: &Expr,
+        planned: &Expr,
+        _source: &str,
+        at_ms: i64,
+        shared: &Shared,
+    ) -> Result<Value, String> {
+        self.engine
+            .instant_shared(self.store, planned, at_ms, Some(shared))
             .map(|r| r.value)
             .map_err(|e| e.to_string())
     }
@@ -91,6 +120,7 @@ struct RuleContext<'a> {
     now: i64,
     at: i64,
     env: &'a TemplateEnv,
+    shared: &'a Shared,
 }
 
 impl Group {
@@ -131,6 +161,7 @@ impl Group {
             .resize_with(self.rules.len(), HashSet::default);
         let at = now - i64::try_from(self.query_offset.as_millis()).unwrap_or(i64::MAX);
         out.rule_durations = Vec::with_capacity(self.rules.len());
+        let shared = Shared::new(self.shared_slots);
         for (i, rule) in self.rules.iter().enumerate() {
             let started = std::time::Instant::now();
             let ctx = RuleContext {
@@ -139,6 +170,7 @@ impl Group {
                 now,
                 at,
                 env,
+                shared: &shared,
             };
             self.evaluate_rule(i, rule, state, &ctx, &mut out, written.as_mut());
             out.rule_durations.push(started.elapsed());
@@ -163,6 +195,7 @@ impl Group {
             now,
             at,
             env,
+            shared,
         } = *ctx;
         {
             let (expr, text, alerts) = match rule {
@@ -170,7 +203,7 @@ impl Group {
                 CompiledRule::Alerting(a) => (&a.expr, &a.source, Some(&mut state.alerts[i])),
             };
             let samples = match source
-                .instant(expr, text, at)
+                .instant_planned(expr, &self.planned[i], text, at, shared)
                 .and_then(|value| as_vector(value).map_err(|e| e.to_string()))
             {
                 Ok(samples) => samples,

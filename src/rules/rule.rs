@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::promql::Expr;
+use std::collections::HashSet;
+
+use crate::promql::{Expr, share_common};
 use crate::template::prometheus::RuleTemplate;
 
 use super::file::{LoadedRules, Rule};
@@ -23,6 +25,12 @@ pub struct Group {
     pub query_offset: Duration,
     /// The rules, in evaluation order.
     pub rules: Vec<CompiledRule>,
+    /// Each rule's expression as the embedded engine evaluates it: the subexpressions that
+    /// several rules compute alike are marked, to be computed once per group evaluation
+    /// ([`share_common`]).
+    pub planned: Vec<Expr>,
+    /// How many shared subexpressions `planned` marks.
+    pub shared_slots: usize,
 }
 
 /// A recording or alerting rule ready to evaluate.
@@ -84,21 +92,49 @@ pub fn compile(loaded: &LoadedRules, origin: &str, default_interval: Duration) -
         .file
         .groups
         .iter()
-        .map(|group| Group {
-            file: origin.to_owned(),
-            name: group.name.clone(),
-            interval: group.interval.map_or(default_interval, |d| d.as_duration()),
-            limit: group.limit,
-            query_offset: group
-                .query_offset
-                .map_or(Duration::ZERO, |d| d.as_duration()),
-            rules: group
+        .map(|group| {
+            let rules: Vec<CompiledRule> = group
                 .rules
                 .iter()
                 .filter_map(|rule| compile_rule(rule, &group.labels))
-                .collect(),
+                .collect();
+            let (planned, shared_slots) = plan(&rules);
+            Group {
+                file: origin.to_owned(),
+                name: group.name.clone(),
+                interval: group.interval.map_or(default_interval, |d| d.as_duration()),
+                limit: group.limit,
+                query_offset: group
+                    .query_offset
+                    .map_or(Duration::ZERO, |d| d.as_duration()),
+                rules,
+                planned,
+                shared_slots,
+            }
         })
         .collect()
+}
+
+/// The rules' expressions with their common subexpressions marked, and how many there are.
+/// What the group writes (recording results, `ALERTS`, `ALERTS_FOR_STATE`) changes between
+/// one rule and the next, so nothing that reads it is shared.
+fn plan(rules: &[CompiledRule]) -> (Vec<Expr>, usize) {
+    let mut written: HashSet<String> = ["ALERTS", "ALERTS_FOR_STATE"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut planned = Vec::with_capacity(rules.len());
+    for rule in rules {
+        match rule {
+            CompiledRule::Recording(r) => {
+                written.insert(r.record.clone());
+                planned.push(r.expr.clone());
+            }
+            CompiledRule::Alerting(a) => planned.push(a.expr.clone()),
+        }
+    }
+    let slots = share_common(&mut planned, &written);
+    (planned, slots)
 }
 
 fn compile_rule(
