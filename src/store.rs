@@ -355,13 +355,27 @@ impl Store {
     }
 }
 
+/// Up to this many candidate series, a non-equality matcher is checked against each one's labels.
+const FILTER_BELOW: usize = 4096;
+
 impl Inner {
     /// The ids of the series matching all matchers, ascending; borrowed from the index when one
     /// postings list answers the matchers.
     fn matching(&self, matchers: &[Matcher]) -> Cow<'_, [u32]> {
         let mut candidates: Option<Cow<'_, [u32]>> = None;
         let mut rest = Vec::new();
-        for m in matchers {
+        // Equality first: its postings are borrowed as they are. A regex or `!=` matcher after
+        // that checks the few candidates' labels rather than merging the postings of every value
+        // it matches.
+        let (equal, other): (Vec<&Matcher>, Vec<&Matcher>) =
+            matchers.iter().partition(|m| m.kind == MatchKind::Equal);
+        for m in equal.into_iter().chain(other) {
+            if m.kind != MatchKind::Equal
+                && candidates.as_ref().is_some_and(|c| c.len() <= FILTER_BELOW)
+            {
+                rest.push(m);
+                continue;
+            }
             match self.postings.for_matcher(m) {
                 Some(ids) => {
                     candidates = Some(match candidates {
@@ -525,6 +539,15 @@ mod tests {
         assert_eq!(
             names(&s, &[re("job", "a|b"), nre("__name__", "n")]).len(),
             2
+        );
+        // A regex or `!=` after (or before) an equality checks the candidates' labels.
+        assert_eq!(
+            names(&s, &[re("job", "a|b"), Matcher::equal("__name__", "m")]).len(),
+            2
+        );
+        assert_eq!(
+            names(&s, &[nre("job", "a"), Matcher::equal("__name__", "m")]),
+            [r#"{__name__="m", job="b", x="1"}"#]
         );
         assert_eq!(names(&s, &[re("x", ".*")]).len(), 3);
         assert_eq!(names(&s, &[re("x", ".+")]).len(), 1);

@@ -442,7 +442,7 @@ impl LabelsBuilder {
 
     /// The finished label set.
     pub fn build(&self) -> Labels {
-        Labels(Arc::from(self.labels.clone()))
+        Labels(self.labels.iter().cloned().collect())
     }
 }
 

@@ -3,12 +3,13 @@
 //! every alert of the rule goes through the state machine of [`crate::alerts::state`].
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use crate::alerts::{Alert, AlertState, Fingerprint, Observation, Transition, evaluate};
-use crate::model::labels::{Labels, METRIC_NAME};
+use crate::model::labels::{Label, Labels, METRIC_NAME};
 use crate::promql::InstantSample;
 use crate::template::Value;
-use crate::template::prometheus::{AlertData, Expansion};
+use crate::template::prometheus::{AlertData, Expansion, RuleTemplate};
 
 use super::rule::AlertingRule;
 
@@ -77,26 +78,47 @@ impl AlertingRule {
                 .map(|(k, v)| (k.clone(), Value::str(v))),
         );
         let external_url = Value::str(&env.external_url);
+        // Templates without actions (`severity: page`) are the same for every alert: their
+        // labels are built once, and the template data only when some template needs it.
+        let alertname = shared_label(ALERT_NAME, &self.alert);
+        let static_labels: Vec<Option<Label>> = self
+            .labels
+            .iter()
+            .map(|(name, t)| t.static_text().map(|text| shared_label(name, text)))
+            .collect();
+        let needs_data = self
+            .labels
+            .iter()
+            .chain(&self.annotations)
+            .any(|(_, t)| t.static_text().is_none());
         for sample in samples {
-            // Label values are shared with the sample, not copied.
-            let labels = AlertData::label_map(
-                sample
-                    .labels
-                    .iter()
-                    .map(|l| (l.name.to_string(), Value::Str(l.value.clone()))),
-            );
-            let data = AlertData::from_values(
-                labels,
-                external_labels.clone(),
-                external_url.clone(),
-                sample.f,
-            );
-            let expand = |t: &crate::template::prometheus::RuleTemplate| {
-                t.expand_or_error(&data, &env.expansion)
+            let data = needs_data.then(|| {
+                // Label values are shared with the sample, not copied.
+                let labels = AlertData::label_map(
+                    sample
+                        .labels
+                        .iter()
+                        .map(|l| (l.name.to_string(), Value::Str(l.value.clone()))),
+                );
+                AlertData::from_values(
+                    labels,
+                    external_labels.clone(),
+                    external_url.clone(),
+                    sample.f,
+                )
+            });
+            let expand = |t: &RuleTemplate| match (t.static_text(), &data) {
+                (Some(text), _) => text.to_owned(),
+                (None, Some(data)) => t.expand_or_error(data, &env.expansion),
+                (None, None) => unreachable!("data is built when a template needs it"),
             };
             let mut builder = sample.labels.builder();
             builder.del(METRIC_NAME);
-            for (name, template) in &self.labels {
+            for ((name, template), fixed) in self.labels.iter().zip(&static_labels) {
+                if let Some(label) = fixed {
+                    builder.set_label(label.clone());
+                    continue;
+                }
                 let value = expand(template);
                 if value.is_empty() {
                     builder.del(name);
@@ -104,7 +126,7 @@ impl AlertingRule {
                     builder.set(name, &value);
                 }
             }
-            builder.set(ALERT_NAME, &self.alert);
+            builder.set_label(alertname.clone());
             let labels = builder.build();
             let annotations = self
                 .annotations
@@ -168,25 +190,52 @@ impl AlertingRule {
     }
 }
 
+/// The labels that `ALERTS` and `ALERTS_FOR_STATE` add, built once.
+struct AlertSeriesLabels {
+    alerts: Label,
+    for_state: Label,
+    pending: Label,
+    firing: Label,
+}
+
+/// A label whose strings later label sets share rather than copy.
+fn shared_label(name: &str, value: &str) -> Label {
+    Label {
+        name: Arc::from(name),
+        value: Arc::from(value),
+    }
+}
+
 /// The `ALERTS` and `ALERTS_FOR_STATE` samples of a rule's pending and firing alerts at `now`,
 /// as Prometheus writes them: `ALERTS{<labels>, alertstate="pending"|"firing"} 1` and
 /// `ALERTS_FOR_STATE{<labels>}` = `active_at` in whole Unix seconds. Resolved alerts have none.
 pub fn alert_series(alerts: &RuleAlerts, now: i64) -> Vec<InstantSample> {
-    let mut out = Vec::new();
+    static FIXED: OnceLock<AlertSeriesLabels> = OnceLock::new();
+    let fixed = FIXED.get_or_init(|| AlertSeriesLabels {
+        alerts: shared_label(METRIC_NAME, "ALERTS"),
+        for_state: shared_label(METRIC_NAME, "ALERTS_FOR_STATE"),
+        pending: shared_label("alertstate", AlertState::Pending.as_str()),
+        firing: shared_label("alertstate", AlertState::Firing.as_str()),
+    });
+    let mut out = Vec::with_capacity(alerts.len() * 2);
     for active in alerts.values() {
-        let state = match active.alert.state {
-            AlertState::Pending | AlertState::Firing => active.alert.state.as_str(),
-            AlertState::Inactive | AlertState::Resolved => continue,
-        };
+        if !matches!(active.alert.state, AlertState::Pending | AlertState::Firing) {
+            continue;
+        }
         let mut builder = active.labels.builder();
-        builder.set(METRIC_NAME, "ALERTS").set("alertstate", state);
+        builder
+            .set_label(fixed.alerts.clone())
+            .set_label(match active.alert.state {
+                AlertState::Pending => fixed.pending.clone(),
+                _ => fixed.firing.clone(),
+            });
         out.push(InstantSample {
             labels: builder.build(),
             t: now,
             f: 1.0,
         });
         let mut builder = active.labels.builder();
-        builder.set(METRIC_NAME, "ALERTS_FOR_STATE");
+        builder.set_label(fixed.for_state.clone());
         out.push(InstantSample {
             labels: builder.build(),
             t: now,

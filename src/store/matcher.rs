@@ -1,5 +1,8 @@
 //! Label matchers as Prometheus reads them: `=`, `!=`, `=~`, `!~`, with regexes anchored at both ends.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use regex::Regex;
 
 use crate::model::labels::Labels;
@@ -27,7 +30,7 @@ pub struct Matcher {
     pub kind: MatchKind,
     /// The value or the regex's source as written.
     pub value: String,
-    re: Option<Regex>,
+    re: Option<Arc<Regex>>,
 }
 
 /// A regex that does not compile.
@@ -49,11 +52,32 @@ pub fn anchored_regex(re: &str) -> Result<Regex, InvalidRegex> {
     })
 }
 
+/// Most regexes [`shared_regex`] keeps; past this it starts afresh.
+const REGEX_CACHE_LIMIT: usize = 4096;
+
+/// [`anchored_regex`], compiled once per process for a given source: rules evaluate the same
+/// selectors every few seconds, and one shared `Regex` also keeps the matching caches it has
+/// built (a clone would start without them).
+pub fn shared_regex(re: &str) -> Result<Arc<Regex>, InvalidRegex> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(r) = cache.lock().expect("regex cache lock").get(re) {
+        return Ok(r.clone());
+    }
+    let compiled = Arc::new(anchored_regex(re)?);
+    let mut cache = cache.lock().expect("regex cache lock");
+    if cache.len() >= REGEX_CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(re.to_string(), compiled.clone());
+    Ok(compiled)
+}
+
 impl Matcher {
     /// A matcher; regexes are compiled here.
     pub fn new(kind: MatchKind, name: &str, value: &str) -> Result<Self, InvalidRegex> {
         let re = match kind {
-            MatchKind::Regex | MatchKind::NotRegex => Some(anchored_regex(value)?),
+            MatchKind::Regex | MatchKind::NotRegex => Some(shared_regex(value)?),
             _ => None,
         };
         Ok(Matcher {

@@ -122,6 +122,8 @@ pub struct RuleTemplate {
     name: String,
     source: String,
     parsed: Result<Templates, super::ParseError>,
+    /// The text has no action, so it expands to itself whatever the data.
+    is_static: bool,
 }
 
 impl RuleTemplate {
@@ -133,10 +135,17 @@ impl RuleTemplate {
         let mut set = Templates::new(funcs().clone()).missing_key(MissingKey::Zero);
         let parsed = set.parse(&name, &format!("{DEFS}{text}")).map(|()| set);
         RuleTemplate {
+            is_static: parsed.is_ok() && !text.contains("{{"),
             name,
             source: text.to_owned(),
             parsed,
         }
+    }
+
+    /// The expansion of a template without actions (`severity: page`), which is its text
+    /// whatever the alert; `None` for a template that needs the alert's data.
+    pub fn static_text(&self) -> Option<&str> {
+        self.is_static.then_some(self.source.as_str())
     }
 
     /// The template's text as written in the rule file.
