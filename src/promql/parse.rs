@@ -3,13 +3,15 @@
 //!
 //! promql-parser 0.11 reports most grammar errors as "invalid promql query" with no position and
 //! its AST has no spans. When it rejects an expression, the expression is read again by a lexer
-//! ([`lex`]) and a recursive-descent reading of Prometheus's grammar and type checks ([`check`])
+//! ([`lex`]), a recursive-descent reading of Prometheus's grammar ([`grammar`]) and its type checks
+//! ([`check`])
 //! that say, as Prometheus 2.42 does, which token or node is wrong and why
 //! (`1:10: unexpected end of input in grouping opts, expected "("`). Where that reading finds
 //! nothing (a construct of Prometheus 3 that 2.42 did not know), promql-parser's message is kept,
 //! with a position recovered from it where it can be (unbalanced brackets, a named token).
 
 mod check;
+mod grammar;
 mod lex;
 
 use promql_parser::parser::Expr;
@@ -35,6 +37,19 @@ pub struct ParseError {
     pub position: Option<Position>,
 }
 
+impl ParseError {
+    /// The error as Prometheus words it, `line:col: parse error: message` (what
+    /// `promtool check rules` prints after "could not parse expression: ", and the query API
+    /// after `invalid parameter "query": `).
+    pub fn prometheus_text(&self) -> String {
+        let position = self
+            .position
+            .map(|p| format!("{}:{}: ", p.line, p.column))
+            .unwrap_or_default();
+        format!("{position}parse error: {}", self.message)
+    }
+}
+
 /// Parses a PromQL expression.
 ///
 /// ```
@@ -47,7 +62,7 @@ pub struct ParseError {
 /// ```
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
     promql_parser::parser::parse(input).map_err(|message| {
-        let (offset, message) = match check::diagnose(input) {
+        let (offset, message) = match grammar::diagnose(input) {
             Some((offset, message)) => (Some(offset), message),
             None => (locate(input, &message), message),
         };
