@@ -192,8 +192,9 @@ const CORPUS: &[&str] = &[
     "rate(\n  x\n)",
 ];
 
-/// Expressions Prometheus 2.42 rejects and Prometheus 3 (and so tradewatch) accepts: a range or
-/// offset as a number of seconds, a duration as a number, quoted label names.
+/// Expressions Prometheus 2.42 rejects and promql-parser, following Prometheus 3, accepts (and so
+/// tradewatch): a range or offset as a number of seconds, a duration as a number, quoted label
+/// names.
 const ACCEPTED_SINCE_2_42: &[&str] = &[
     "rate(x[5])",
     "x offset 5",
