@@ -75,6 +75,11 @@ fn precedence(t: &Tok) -> Option<(u8, bool)> {
     Some((p, false))
 }
 
+/// A duration, or a number of seconds as Prometheus 3 allows in ranges and offsets.
+fn is_duration(t: &Tok) -> bool {
+    matches!(t.kind, Kind::Duration | Kind::Number)
+}
+
 fn is_label(s: &str) -> bool {
     let mut chars = s.chars();
     chars
@@ -249,6 +254,15 @@ impl Parser<'_> {
                     node: Node::Str,
                 })
             }
+            // Prometheus 3 reads a duration as its number of seconds.
+            Kind::Duration => {
+                self.bump()?;
+                self.duration(&t);
+                Ok(Expr {
+                    start: t.pos,
+                    node: Node::Number,
+                })
+            }
             Kind::Punct if t.is("(") => {
                 self.bump()?;
                 let e = self.expr(0)?;
@@ -331,11 +345,24 @@ impl Parser<'_> {
                 self.bump()?;
                 return Ok(out);
             }
-            if t.kind != Kind::Ident {
+            if t.kind != Kind::Ident && t.kind != Kind::Str {
                 return self.unexpected(&t, "label matching", "identifier or \"}\"");
             }
             self.bump()?;
             let op = self.peek()?;
+            // Prometheus 3: `{"name"}` selects by metric name, `{"label"="v"}` quotes a label.
+            if t.kind == Kind::Str && (op.is(",") || op.is("}")) {
+                out.push(("__name__".to_owned(), unquote(&t.text), false));
+                if op.is(",") {
+                    self.bump()?;
+                }
+                continue;
+            }
+            let label = if t.kind == Kind::Str {
+                unquote(&t.text)
+            } else {
+                t.text.clone()
+            };
             if !(op.is("=") || op.is("!=") || op.is("=~") || op.is("!~")) {
                 return self.unexpected(&op, "label matching", "label matching operator");
             }
@@ -357,7 +384,7 @@ impl Parser<'_> {
                     }
                 },
             };
-            out.push((t.text.clone(), value, empty));
+            out.push((label, value, empty));
             let sep = self.peek()?;
             if sep.is(",") {
                 self.bump()?;
@@ -385,11 +412,16 @@ impl Parser<'_> {
                 Kind::Op => matches!(t.lower().as_str(), "and" | "or" | "unless" | "atan2"),
                 _ => false,
             };
-            if !maybe_label || !is_label(&t.text) {
+            if t.kind == Kind::Str {
+                // Prometheus 3 allows quoted label names.
+                self.bump()?;
+                out.push(unquote(&t.text));
+            } else if !maybe_label || !is_label(&t.text) {
                 return self.unexpected(&t, "grouping opts", "label");
+            } else {
+                self.bump()?;
+                out.push(t.text);
             }
-            self.bump()?;
-            out.push(t.text);
             let sep = self.peek()?;
             if sep.is(",") {
                 self.bump()?;
@@ -533,6 +565,9 @@ impl Parser<'_> {
     }
 
     fn duration(&mut self, t: &Tok) {
+        if t.kind != Kind::Duration {
+            return;
+        }
         if let Err(m) = go_duration(&t.text) {
             self.errors.push((t.pos, m));
         }
@@ -541,7 +576,7 @@ impl Parser<'_> {
     fn range(&mut self, e: Expr) -> R<Expr> {
         let open = self.bump()?;
         let t = self.peek()?;
-        if t.kind != Kind::Duration {
+        if !is_duration(&t) {
             return self.unexpected(&t, "subquery selector", "duration");
         }
         self.bump()?;
@@ -574,7 +609,7 @@ impl Parser<'_> {
         }
         self.bump()?;
         let t = self.peek()?;
-        if t.kind == Kind::Duration {
+        if is_duration(&t) {
             self.bump()?;
             self.duration(&t);
             let t = self.peek()?;
@@ -602,7 +637,7 @@ impl Parser<'_> {
             self.bump()?;
             t = self.peek()?;
         }
-        if t.kind != Kind::Duration {
+        if !is_duration(&t) {
             return self.unexpected(&t, "offset", "duration");
         }
         self.bump()?;
@@ -847,6 +882,21 @@ mod tests {
             );
         }
         assert_eq!(diagnose("sum(rate(x[5m])) by (job)"), None);
+        // What Prometheus 3 added (and promql-parser accepts) is read as it is, so that a later
+        // error is the one reported.
+        for (input, offset) in [
+            ("x{\"a\"=\"b\"} + rate(y)", 18),
+            ("{\"x\"} + rate(y)", 13),
+            ("sum by (\"a\") (x) + rate(y)", 24),
+            ("rate(x[5] offset 5) + 5m + rate(y)", 32),
+        ] {
+            assert_eq!(
+                diagnose(input).map(|d| d.0),
+                Some(offset),
+                "{input}: {:?}",
+                diagnose(input)
+            );
+        }
     }
 
     #[test]

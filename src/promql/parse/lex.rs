@@ -477,10 +477,14 @@ impl<'a> Lexer<'a> {
         self.error(at, m)
     }
 
-    /// The token after `[`: a duration.
+    /// The token after `[`: a duration (or, as Prometheus 3 allows, a number of seconds).
     fn duration(&mut self) -> Tok {
         let at = self.start;
         if self.scan_number() {
+            // Prometheus 3 reads `[5]` as five seconds; 2.42 wanted a unit.
+            if self.pos > at {
+                return self.emit(Kind::Number);
+            }
             return self.error(at, "missing unit character in duration".into());
         }
         if !self.accept_remaining_duration() {
