@@ -75,6 +75,23 @@ fn precedence(t: &Tok) -> Option<(u8, bool)> {
     Some((p, false))
 }
 
+/// Whether an expression can start with the token.
+fn starts_expr(t: &Tok) -> bool {
+    match t.kind {
+        Kind::Number
+        | Kind::Duration
+        | Kind::Str
+        | Kind::Ident
+        | Kind::MetricIdent
+        | Kind::Aggr
+        | Kind::Pre => true,
+        Kind::Punct => t.is("(") || t.is("{"),
+        Kind::Keyword => t.is("by") || t.is("without") || t.is("offset"),
+        Kind::Op => ["and", "or", "unless", "+", "-"].iter().any(|o| t.is(o)),
+        Kind::Eof | Kind::Error => false,
+    }
+}
+
 /// A duration, or a number of seconds as Prometheus 3 allows in ranges and offsets.
 fn is_duration(t: &Tok) -> bool {
     matches!(t.kind, Kind::Duration | Kind::Number)
@@ -190,7 +207,10 @@ impl Parser<'_> {
                 if g.is("group_left") || g.is("group_right") {
                     self.bump()?;
                     grouped = true;
-                    if self.peek()?.is("(") {
+                    // Labels or the right operand follow; anything else is taken for
+                    // misplaced labels.
+                    let next = self.peek()?;
+                    if next.is("(") || !starts_expr(&next) {
                         include = self.grouping_labels()?;
                     }
                 }
@@ -451,11 +471,16 @@ impl Parser<'_> {
             let t = self.peek()?;
             if t.is(",") {
                 self.bump()?;
-                if self.peek()?.is(")") {
+                // Prometheus reduces `args ,` on any token that cannot start an expression.
+                let next = self.peek()?;
+                if !starts_expr(&next) {
                     self.errors.push((
                         t.pos,
                         "trailing commas not allowed in function call args".into(),
                     ));
+                    if !next.is(")") {
+                        return self.generic(&next);
+                    }
                     self.bump()?;
                     return Ok(args);
                 }

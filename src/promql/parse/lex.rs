@@ -68,7 +68,7 @@ impl Tok {
             Kind::Op => format!("<op:{}>", self.text),
             Kind::Aggr => format!("<aggr:{}>", self.text),
             Kind::Keyword => format!("<{}>", self.text),
-            Kind::Pre => format!("{} {}", go_quote(&self.lower()), go_quote(&self.text)),
+            Kind::Pre => go_quote(&self.text),
         }
     }
 }
@@ -304,8 +304,11 @@ impl<'a> Lexer<'a> {
                         self.error(start, format!("unexpected colon {}", quote_rune(Some(c)))),
                     );
                 }
+                // Prometheus 2.42 takes any letter after a range's duration for the colon.
                 self.got_colon = true;
-                self.emit(Kind::Punct)
+                let mut t = self.emit(Kind::Punct);
+                t.text = ":".into();
+                t
             }
             Some('(') => {
                 self.paren_depth += 1;
