@@ -383,3 +383,162 @@ fn corpus_agrees_with_promtool() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Valid expressions the mutation test starts from.
+const SEEDS: &[&str] = &[
+    r#"sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) / sum by (job) (rate(http_requests_total[5m])) > 0.05"#,
+    "histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))",
+    "x * on (a) group_left (b) y",
+    "max_over_time(deriv(x[5m])[1h:1m]) offset 5m",
+    r#"label_replace(up{job="a"}, "host", "$1", "instance", "(.*):.*")"#,
+    "topk(3, sum without (instance) (x)) unless on (job) y",
+    r#"absent(up{job="x"} == 1) or vector(0)"#,
+    r#"count_values("version", build_info) > bool 1"#,
+    "clamp_min(x - x offset 1d, 0) @ 1000",
+    "-x ^ 2 % 3 atan2 y",
+    "avg_over_time(x[10m] @ end()) and x",
+];
+
+/// Tokens the mutation test inserts or substitutes.
+const ALPHABET: &[&str] = &[
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "=",
+    "=~",
+    "!=",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "offset",
+    "@",
+    "+",
+    "-",
+    "*",
+    "/",
+    "==",
+    ">",
+    "and",
+    "or",
+    "bool",
+    "sum",
+    "topk",
+    "rate",
+    "abs",
+    "x",
+    "job",
+    "group_left",
+    "group_right",
+    ":",
+    "#",
+    "5m",
+    "1",
+    "\"a\"",
+];
+
+/// A small seeded generator (xorshift64*), so that a failure names the seed that reproduces it.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+    }
+}
+
+/// One token deleted, inserted, replaced, or two swapped, in a seed expression.
+fn mutation(rng: &mut Rng) -> String {
+    let token = regex::Regex::new(
+        r#""[^"]*"|[A-Za-z_:][A-Za-z0-9_:]*|\d+[a-z]*|\.\d+|==|!=|=~|!~|>=|<=|\S"#,
+    )
+    .unwrap();
+    let seed = SEEDS[rng.below(SEEDS.len())];
+    let mut t: Vec<&str> = token.find_iter(seed).map(|m| m.as_str()).collect();
+    let i = rng.below(t.len());
+    match rng.below(4) {
+        0 => {
+            t.remove(i);
+        }
+        1 => t.insert(i, ALPHABET[rng.below(ALPHABET.len())]),
+        2 => t[i] = ALPHABET[rng.below(ALPHABET.len())],
+        _ => {
+            let j = rng.below(t.len());
+            t.swap(i, j);
+        }
+    }
+    t.join(" ")
+}
+
+/// Random one-token mistakes in valid expressions, read as Prometheus 2.42 reads them (without
+/// Prometheus 3's additions), against `promtool check rules`: the same verdict, and for each
+/// refused one the same position and message. `PROMQL_MUTATIONS=N` sets how many (300),
+/// `PROMQL_MUTATIONS_SEED=S` the seed (printed). One difference is kept: promtool 2.42 names the
+/// `@` token `"<Item 57385>" <op:@>`, a slip of its token table, where tradewatch says `<op:@>`.
+#[test]
+fn mutations_agree_with_promtool_2_42() {
+    if !support::available("mutations_agree_with_promtool_2_42", &[&support::PROMTOOL]) {
+        return;
+    }
+    let count: usize = std::env::var("PROMQL_MUTATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let seed: u64 = std::env::var("PROMQL_MUTATIONS_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+        .max(1);
+    let mut rng = Rng(seed);
+    let mut cases: Vec<String> = (0..count).map(|_| mutation(&mut rng)).collect();
+    cases.sort();
+    cases.dedup();
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..cases.len()).map(|i| format!("e{i}.yml")).collect();
+    for (name, expr) in names.iter().zip(&cases) {
+        std::fs::write(dir.path().join(name), rule_file(expr)).unwrap();
+    }
+    let theirs = check_rules_verdicts("promtool", &["check", "rules"], dir.path(), &names);
+    let (mut refused, mut failures) = (0, Vec::new());
+    for (name, expr) in names.iter().zip(&cases) {
+        let ours =
+            tradewatch::promql::diagnose_as_prometheus_2_42(expr).map(|(p, message)| Verdict {
+                position: Some((p.line, p.column)),
+                message,
+            });
+        let their = theirs.get(name).map(|v| Verdict {
+            position: v.position,
+            message: v.message.replace("\"<Item 57385>\" <op:@>", "<op:@>"),
+        });
+        refused += usize::from(their.is_some());
+        if ours != their {
+            failures.push(format!(
+                "{expr:?}\n    promtool:   {their:?}\n    tradewatch: {ours:?}"
+            ));
+        }
+    }
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!(
+            "promql_errors: {} mutations (seed {seed}), {refused} refused by promtool, {} differ\n",
+            cases.len(),
+            failures.len()
+        ),
+    );
+    assert!(
+        failures.is_empty(),
+        "seed {seed} (PROMQL_MUTATIONS_SEED={seed}):\n{}",
+        failures.join("\n")
+    );
+}

@@ -62,7 +62,7 @@ impl ParseError {
 /// ```
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
     promql_parser::parser::parse(input).map_err(|message| {
-        let (offset, message) = match grammar::diagnose(input) {
+        let (offset, message) = match grammar::diagnose(input, true) {
             Some((offset, message)) => (Some(offset), message),
             None => (locate(input, &message), message),
         };
@@ -72,6 +72,14 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
             message,
         }
     })
+}
+
+/// The first error Prometheus 2.42 itself reports for `input`, read without Prometheus 3's
+/// additions, whether or not promql-parser accepts it: for the differential test against
+/// `promtool` 2.42 (`tests/promql_errors.rs`).
+#[doc(hidden)]
+pub fn diagnose_as_prometheus_2_42(input: &str) -> Option<(Position, String)> {
+    grammar::diagnose(input, false).map(|(offset, m)| (position_of(input, offset), m))
 }
 
 fn position_of(input: &str, offset: usize) -> Position {

@@ -14,10 +14,13 @@ use super::lex::{Kind, Lexer, Tok, go_quote};
 /// The first error Prometheus would report: byte offset and message.
 pub(super) type Diagnosis = (usize, String);
 
-/// Re-reads `input`; the first error, or `None` when this reading finds none.
-pub(super) fn diagnose(input: &str) -> Option<Diagnosis> {
+/// Re-reads `input`; the first error, or `None` when this reading finds none. `v3`: with what
+/// Prometheus 3 added (quoted label and metric names, ranges and offsets in seconds, durations as
+/// numbers), as promql-parser reads them; without, exactly as Prometheus 2.42 does.
+pub(super) fn diagnose(input: &str, v3: bool) -> Option<Diagnosis> {
     let mut p = Parser {
-        lx: Lexer::new(input),
+        lx: Lexer::new(input, v3),
+        v3,
         look: None,
         errors: Vec::new(),
         aggregations: 0,
@@ -48,6 +51,8 @@ type R<T> = Result<T, Stop>;
 
 struct Parser<'a> {
     lx: Lexer<'a>,
+    /// Whether Prometheus 3's additions are read.
+    v3: bool,
     look: Option<Tok>,
     /// Errors in the order Prometheus records them; parsing stops at the first grammar error.
     errors: Vec<Diagnosis>,
@@ -75,16 +80,11 @@ fn precedence(t: &Tok) -> Option<(u8, bool)> {
     Some((p, false))
 }
 
-/// Whether an expression can start with the token.
-fn starts_expr(t: &Tok) -> bool {
+/// Whether an expression can start with the token (a duration only in Prometheus 3).
+fn starts_expr(t: &Tok, v3: bool) -> bool {
     match t.kind {
-        Kind::Number
-        | Kind::Duration
-        | Kind::Str
-        | Kind::Ident
-        | Kind::MetricIdent
-        | Kind::Aggr
-        | Kind::Pre => true,
+        Kind::Duration => v3,
+        Kind::Number | Kind::Str | Kind::Ident | Kind::MetricIdent | Kind::Aggr | Kind::Pre => true,
         Kind::Punct => t.is("(") || t.is("{"),
         Kind::Keyword => t.is("by") || t.is("without") || t.is("offset"),
         Kind::Op => ["and", "or", "unless", "+", "-"].iter().any(|o| t.is(o)),
@@ -93,8 +93,8 @@ fn starts_expr(t: &Tok) -> bool {
 }
 
 /// A duration, or a number of seconds as Prometheus 3 allows in ranges and offsets.
-fn is_duration(t: &Tok) -> bool {
-    matches!(t.kind, Kind::Duration | Kind::Number)
+fn is_duration(t: &Tok, v3: bool) -> bool {
+    t.kind == Kind::Duration || (v3 && t.kind == Kind::Number)
 }
 
 fn is_label(s: &str) -> bool {
@@ -210,7 +210,7 @@ impl Parser<'_> {
                     // Labels or the right operand follow; anything else is taken for
                     // misplaced labels.
                     let next = self.peek()?;
-                    if next.is("(") || !starts_expr(&next) {
+                    if next.is("(") || !starts_expr(&next, self.v3) {
                         include = self.grouping_labels()?;
                     }
                 }
@@ -275,7 +275,7 @@ impl Parser<'_> {
                 })
             }
             // Prometheus 3 reads a duration as its number of seconds.
-            Kind::Duration => {
+            Kind::Duration if self.v3 => {
                 self.bump()?;
                 self.duration(&t);
                 Ok(Expr {
@@ -365,7 +365,7 @@ impl Parser<'_> {
                 self.bump()?;
                 return Ok(out);
             }
-            if t.kind != Kind::Ident && t.kind != Kind::Str {
+            if t.kind != Kind::Ident && !(self.v3 && t.kind == Kind::Str) {
                 return self.unexpected(&t, "label matching", "identifier or \"}\"");
             }
             self.bump()?;
@@ -428,11 +428,13 @@ impl Parser<'_> {
         loop {
             let t = self.peek()?;
             let maybe_label = match t.kind {
-                Kind::Ident | Kind::MetricIdent | Kind::Aggr | Kind::Keyword | Kind::Pre => true,
+                Kind::Ident | Kind::MetricIdent | Kind::Aggr | Kind::Pre => true,
+                // Every keyword but `without` may name a label here.
+                Kind::Keyword => !t.is("without"),
                 Kind::Op => matches!(t.lower().as_str(), "and" | "or" | "unless" | "atan2"),
                 _ => false,
             };
-            if t.kind == Kind::Str {
+            if self.v3 && t.kind == Kind::Str {
                 // Prometheus 3 allows quoted label names.
                 self.bump()?;
                 out.push(unquote(&t.text));
@@ -473,7 +475,7 @@ impl Parser<'_> {
                 self.bump()?;
                 // Prometheus reduces `args ,` on any token that cannot start an expression.
                 let next = self.peek()?;
-                if !starts_expr(&next) {
+                if !starts_expr(&next, self.v3) {
                     self.errors.push((
                         t.pos,
                         "trailing commas not allowed in function call args".into(),
@@ -601,7 +603,7 @@ impl Parser<'_> {
     fn range(&mut self, e: Expr) -> R<Expr> {
         let open = self.bump()?;
         let t = self.peek()?;
-        if !is_duration(&t) {
+        if !is_duration(&t, self.v3) {
             return self.unexpected(&t, "subquery selector", "duration");
         }
         self.bump()?;
@@ -634,7 +636,7 @@ impl Parser<'_> {
         }
         self.bump()?;
         let t = self.peek()?;
-        if is_duration(&t) {
+        if is_duration(&t, self.v3) {
             self.bump()?;
             self.duration(&t);
             let t = self.peek()?;
@@ -662,7 +664,7 @@ impl Parser<'_> {
             self.bump()?;
             t = self.peek()?;
         }
-        if !is_duration(&t) {
+        if !is_duration(&t, self.v3) {
             return self.unexpected(&t, "offset", "duration");
         }
         self.bump()?;
@@ -901,12 +903,12 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                diagnose(input),
+                diagnose(input, true),
                 Some((offset, message.to_owned())),
                 "{input}"
             );
         }
-        assert_eq!(diagnose("sum(rate(x[5m])) by (job)"), None);
+        assert_eq!(diagnose("sum(rate(x[5m])) by (job)", true), None);
         // What Prometheus 3 added (and promql-parser accepts) is read as it is, so that a later
         // error is the one reported.
         for (input, offset) in [
@@ -916,22 +918,22 @@ mod tests {
             ("rate(x[5] offset 5) + 5m + rate(y)", 32),
         ] {
             assert_eq!(
-                diagnose(input).map(|d| d.0),
+                diagnose(input, true).map(|d| d.0),
                 Some(offset),
                 "{input}: {:?}",
-                diagnose(input)
+                diagnose(input, true)
             );
         }
     }
 
     #[test]
     fn hostile_input_gives_up_without_overflowing() {
-        assert_eq!(diagnose(&"(".repeat(200_000)), None);
-        assert_eq!(diagnose(&"-".repeat(200_000)), None);
-        assert_eq!(diagnose(&"x+".repeat(200_000)), None);
+        assert_eq!(diagnose(&"(".repeat(200_000), true), None);
+        assert_eq!(diagnose(&"-".repeat(200_000), true), None);
+        assert_eq!(diagnose(&"x+".repeat(200_000), true), None);
         let long = format!("{}y[5m]", "x + ".repeat(200));
         assert_eq!(
-            diagnose(&long),
+            diagnose(&long, true),
             Some((
                 long.len() - 5,
                 "binary expression must contain only scalar and instant vector types".to_owned()
@@ -939,7 +941,7 @@ mod tests {
         );
         let deep = format!("{}x{} +", "(".repeat(30), ")".repeat(30));
         assert_eq!(
-            diagnose(&deep),
+            diagnose(&deep, true),
             Some((deep.len(), "unexpected end of input".to_owned()))
         );
     }
@@ -955,7 +957,7 @@ mod tests {
             0..24,
         )) {
             let input: String = parts.concat();
-            if let Some((offset, _)) = diagnose(&input) {
+            if let Some((offset, _)) = diagnose(&input, true) {
                 proptest::prop_assert!(offset <= input.len());
                 proptest::prop_assert!(input.is_char_boundary(offset));
             }

@@ -129,12 +129,15 @@ pub(super) struct Lexer<'a> {
     duration_next: bool,
     string_open: char,
     done: bool,
+    v3: bool,
 }
 
 impl<'a> Lexer<'a> {
-    pub fn new(input: &'a str) -> Lexer<'a> {
+    /// A lexer; `v3`: whether a range may be a bare number of seconds (Prometheus 3).
+    pub fn new(input: &'a str, v3: bool) -> Lexer<'a> {
         Lexer {
             input,
+            v3,
             pos: 0,
             start: 0,
             width: 0,
@@ -485,7 +488,7 @@ impl<'a> Lexer<'a> {
         let at = self.start;
         if self.scan_number() {
             // Prometheus 3 reads `[5]` as five seconds; 2.42 wanted a unit.
-            if self.pos > at {
+            if self.v3 && self.pos > at {
                 return self.emit(Kind::Number);
             }
             return self.error(at, "missing unit character in duration".into());
@@ -575,7 +578,7 @@ mod tests {
     use super::*;
 
     fn kinds(input: &str) -> Vec<(Kind, String)> {
-        let mut lx = Lexer::new(input);
+        let mut lx = Lexer::new(input, true);
         let mut out = Vec::new();
         loop {
             let t = lx.token();
