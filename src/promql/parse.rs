@@ -64,6 +64,13 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
     promql_parser::parser::parse(input).map_err(|message| {
         let (offset, message) = match grammar::diagnose(input, true) {
             Some((offset, message)) => (Some(offset), message),
+            // promql-parser refuses a few expressions Prometheus accepts (`up{or = "a"}`).
+            None if message == "invalid promql query" => (
+                None,
+                "invalid promql query (refused by the promql-parser crate tradewatch parses \
+                 with, although Prometheus's grammar accepts it)"
+                    .to_owned(),
+            ),
             None => (locate(input, &message), message),
         };
         ParseError {
@@ -240,6 +247,9 @@ mod tests {
         );
         let e = parse("a +\n(b").unwrap_err();
         assert_eq!(e.position, Some(Position { line: 2, column: 3 }));
+        let e = parse("up{or = \"a\"}").unwrap_err();
+        assert_eq!(e.position, None);
+        assert!(e.message.contains("Prometheus's grammar accepts it"), "{e}");
         // promql-parser's own message, located from the name it quotes.
         assert_eq!(
             locate("x + holt(y)", "unknown function with name 'holt'"),
