@@ -231,6 +231,27 @@ fn labels_text(labels: &serde_json::Map<String, Value>, skip: &[&str]) -> String
     parts.join(", ")
 }
 
+/// The line of `expr` a `line:col: parse error` in `error` points at, with a caret under the
+/// column (after a newline), or nothing when the error has no position.
+fn caret(expr: &str, error: &str) -> String {
+    let Some(before) = error.find(": parse error: ").map(|i| &error[..i]) else {
+        return String::new();
+    };
+    let mut nums = before.rsplit([' ', ':']).map(str::parse::<usize>);
+    let (Some(Ok(column)), Some(Ok(line))) = (nums.next(), nums.next()) else {
+        return String::new();
+    };
+    let Some(text) = expr.split('\n').nth(line.saturating_sub(1)) else {
+        return String::new();
+    };
+    let pad: String = text
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!("\n  {text}\n  {pad}^")
+}
+
 /// `tradewatch query EXPR`: prints the result as promtool's `query instant` does, or the
 /// API's JSON with `json`.
 pub async fn query(
@@ -249,11 +270,12 @@ pub async fn query(
     }
     let (_, body) = conn.get(&path, &[400, 422]).await?;
     if body["status"] == "error" {
+        let error = body["error"].as_str().unwrap_or("");
         return Err(ClientError::Refused {
             message: format!(
-                "{}: {}",
+                "{}: {error}{}",
                 body["errorType"].as_str().unwrap_or("error"),
-                body["error"].as_str().unwrap_or("")
+                caret(expr, error)
             ),
         });
     }
@@ -571,4 +593,20 @@ pub async fn ack(
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_is_shown_under_its_column() {
+        let error = r#"invalid parameter "query": 2:4: parse error: unexpected end of input in grouping opts, expected "(""#;
+        assert_eq!(caret("sum(x)\n by", error), "\n   by\n     ^");
+        assert_eq!(
+            caret("x +", "invalid parameter \"query\": parse error: x"),
+            ""
+        );
+        assert_eq!(caret("x", "no such series"), "");
+    }
 }

@@ -32,7 +32,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 pub use eval::selector_matchers;
-pub use parse::{ParseError, Position, parse};
+pub use parse::{ParseError, Position, diagnose_as_prometheus_2_42, parse};
 pub use promql_parser::parser::Expr;
 pub use shared::{Shared, SharedExpr, share_common};
 

@@ -8,8 +8,8 @@
 //!
 //! Differences kept from promtool 2.42, by fixture (the differential compares only the failure
 //! headers there, the message after `err:` or the load error being ours):
-//! - `fail_expr`: PromQL and label-set parse errors come from promql-parser (`1:4:` at the open
-//!   bracket where promtool says `1:5:`, no `<op:=~>`);
+//! - `fail_expr`: a label set that is not one (`{strategy=~"m.*"}`) is refused in our words
+//!   (promtool reads it with its series grammar: `unexpected <op:=~> in label set`);
 //! - `bad_rules`: rule-file errors are `tradewatch rules check`'s (`file:line:col:`);
 //! - `malformed`: the YAML error is yaml_serde's, with line and column;
 //! - `bad_series`: the input-series error is located (`file:line:col: tests[0].input_series[0]
@@ -261,7 +261,7 @@ fn expression_failures_in_promtools_format() {
         "    expr: \"\\\"just a string\\\"\", time: 1m, err: rule result is not a vector or scalar\n",
         "    expr: \"trading_orders_rejected_total[5m]\", time: 1m, err: rule result is not a vector or scalar\n",
         "    expr: \"vector(1)\", time: 1m, err: labels \"{strategy=~\\\"m.*\\\"}\": unexpected =~ in label set, expected \"=\"\n",
-        "    expr: \"sum(\", time: 1m, err: 1:4: parse error: unclosed left parenthesis\n",
+        "    expr: \"sum(\", time: 1m, err: 1:5: parse error: unclosed left parenthesis\n",
     ];
     for e in expected {
         assert!(stderr.contains(e), "missing {e:?} in\n{stderr}");
@@ -295,7 +295,7 @@ fn bad_files_are_reported_with_their_position() {
         ),
         (
             "bad_rules.test.yml",
-            "rules/broken.yml:6:15: group \"broken\", rule 1, \"job:x:sum\": could not parse expression: 1:4: parse error: unclosed left parenthesis\n\
+            "rules/broken.yml:6:15: group \"broken\", rule 1, \"job:x:sum\": could not parse expression: 1:16: parse error: unclosed left parenthesis\n\
              rules/broken.yml:7:9: group \"broken\", rule 2, \"\": one of 'record' or 'alert' must be set\n",
         ),
         (

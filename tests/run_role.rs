@@ -152,6 +152,10 @@ async fn a_kill_switch_fires_in_process_and_survives_kill_9() {
     let bad: Value = bad.json().await.unwrap();
     assert_eq!(bad["status"], "error");
     assert_eq!(bad["errorType"], "bad_data");
+    assert_eq!(
+        bad["error"],
+        "invalid parameter \"query\": 1:6: parse error: unclosed left parenthesis"
+    );
 
     let metrics = run
         .client()
@@ -190,9 +194,17 @@ async fn a_kill_switch_fires_in_process_and_survives_kill_9() {
         out.starts_with("trading_kill_switch_active{engine=\"alpha\", instance=\"trading-box:9470\", job=\"tradewatch\"} => 1 @["),
         "{out}"
     );
-    let (code, _, err) = cli(&["query", "sum(("]);
+    let (code, _, err) = cli(&["query", "sum(x) by job"]);
     assert_eq!(code, 1);
-    assert!(err.contains("bad_data"), "{err}");
+    assert!(
+        err.contains(concat!(
+            "bad_data: invalid parameter \"query\": 1:11: parse error: ",
+            "unexpected identifier \"job\" in grouping opts, expected \"(\"\n",
+            "  sum(x) by job\n",
+            "            ^"
+        )),
+        "{err}"
+    );
     let (code, out, _) = cli(&["alerts", "status"]);
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();

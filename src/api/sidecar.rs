@@ -56,10 +56,21 @@ impl PromError {
     }
 }
 
+impl PromError {
+    /// An expression that does not parse, as Prometheus answers it:
+    /// `invalid parameter "query": 1:10: parse error: unexpected …`.
+    fn bad_query(param: &str, e: &crate::promql::ParseError) -> PromError {
+        PromError::bad_data(format!(
+            "invalid parameter {param:?}: {}",
+            e.prometheus_text()
+        ))
+    }
+}
+
 impl From<PromqlError> for PromError {
     fn from(e: PromqlError) -> PromError {
         match e {
-            PromqlError::Parse(p) => PromError::bad_data(p.to_string()),
+            PromqlError::Parse(p) => PromError::bad_query("query", &p),
             other => PromError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 kind: "execution",
@@ -281,7 +292,8 @@ fn matching_series(state: &Shared, params: &Params) -> Result<BTreeSet<Labels>, 
     let end = params.time("end", now)?;
     let mut out = BTreeSet::new();
     for selector in params.all("match[]") {
-        let expr = crate::promql::parse(selector).map_err(PromqlError::from)?;
+        let expr =
+            crate::promql::parse(selector).map_err(|e| PromError::bad_query("match[]", &e))?;
         let crate::promql::Expr::VectorSelector(vs) = &expr else {
             return Err(PromError::bad_data(format!(
                 "invalid parameter \"match[]\": {selector:?} is not a series selector"

@@ -1,13 +1,22 @@
-//! Parsing through `promql-parser`, with errors that name the expression and, where the
-//! parser's message allows it, a line and column.
+//! Parsing through `promql-parser`, with errors as Prometheus gives them: a message that names
+//! the problem and a line and column.
 //!
 //! promql-parser 0.11 reports most grammar errors as "invalid promql query" with no position and
-//! its AST has no spans; positions are recovered here for unbalanced brackets, a named offending
-//! character and a premature end of input, and are absent otherwise.
+//! its AST has no spans. When it rejects an expression, the expression is read again by a lexer
+//! ([`lex`]), a recursive-descent reading of Prometheus's grammar ([`grammar`]) and its type checks
+//! ([`check`])
+//! that say, as Prometheus 2.42 does, which token or node is wrong and why
+//! (`1:10: unexpected end of input in grouping opts, expected "("`). Where that reading finds
+//! nothing (a construct of Prometheus 3 that 2.42 did not know), promql-parser's message is kept,
+//! with a position recovered from it where it can be (unbalanced brackets, a named token).
+
+mod check;
+mod grammar;
+mod lex;
 
 use promql_parser::parser::Expr;
 
-/// A 1-based line and column (in characters).
+/// A 1-based line and column (in characters; Prometheus counts bytes, the same for ASCII).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
     /// Line, from 1.
@@ -28,19 +37,56 @@ pub struct ParseError {
     pub position: Option<Position>,
 }
 
+impl ParseError {
+    /// The error as Prometheus words it, `line:col: parse error: message` (what
+    /// `promtool check rules` prints after "could not parse expression: ", and the query API
+    /// after `invalid parameter "query": `).
+    pub fn prometheus_text(&self) -> String {
+        let position = self
+            .position
+            .map(|p| format!("{}:{}: ", p.line, p.column))
+            .unwrap_or_default();
+        format!("{position}parse error: {}", self.message)
+    }
+}
+
 /// Parses a PromQL expression.
 ///
 /// ```
 /// let err = tradewatch::promql::parse("sum(rate(x[5m])").unwrap_err();
-/// assert_eq!(err.to_string(), r#"failed to parse "sum(rate(x[5m])": 1:4: unclosed left parenthesis"#);
+/// assert_eq!(err.to_string(), r#"failed to parse "sum(rate(x[5m])": 1:16: unclosed left parenthesis"#);
+/// let err = tradewatch::promql::parse("sum(rate(x[5m])) by job").unwrap_err();
+/// assert_eq!(err.message, r#"unexpected identifier "job" in grouping opts, expected "(""#);
+/// assert_eq!((err.position.unwrap().line, err.position.unwrap().column), (1, 21));
 /// assert!(tradewatch::promql::parse("sum(rate(x[5m]))").is_ok());
 /// ```
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
-    promql_parser::parser::parse(input).map_err(|message| ParseError {
-        expr: input.to_string(),
-        position: locate(input, &message).map(|offset| position_of(input, offset)),
-        message,
+    promql_parser::parser::parse(input).map_err(|message| {
+        let (offset, message) = match grammar::diagnose(input, true) {
+            Some((offset, message)) => (Some(offset), message),
+            // promql-parser refuses a few expressions Prometheus accepts (`up{or = "a"}`).
+            None if message == "invalid promql query" => (
+                None,
+                "invalid promql query (refused by the promql-parser crate tradewatch parses \
+                 with, although Prometheus's grammar accepts it)"
+                    .to_owned(),
+            ),
+            None => (locate(input, &message), message),
+        };
+        ParseError {
+            expr: input.to_string(),
+            position: offset.map(|offset| position_of(input, offset.min(input.len()))),
+            message,
+        }
     })
+}
+
+/// The first error Prometheus 2.42 itself reports for `input`, read without Prometheus 3's
+/// additions, whether or not promql-parser accepts it: for the differential test against
+/// `promtool` 2.42 (`tests/promql_errors.rs`).
+#[doc(hidden)]
+pub fn diagnose_as_prometheus_2_42(input: &str) -> Option<(Position, String)> {
+    grammar::diagnose(input, false).map(|(offset, m)| (position_of(input, offset), m))
 }
 
 fn position_of(input: &str, offset: usize) -> Position {
@@ -142,6 +188,18 @@ fn locate(input: &str, message: &str) -> Option<usize> {
     if message.contains("unexpected end of input") {
         return Some(input.trim_end().len());
     }
+    // "… name 'foo'" names a function or label: its first occurrence as a word.
+    if let Some(name) = message
+        .strip_suffix('\'')
+        .and_then(|m| m.rsplit_once(" '"))
+        .map(|(_, name)| name)
+        .filter(|name| name.len() > 1)
+    {
+        let is_word = |c: char| c == '_' || c == ':' || c.is_ascii_alphanumeric();
+        return input.match_indices(name).map(|(i, _)| i).find(|&i| {
+            !input[..i].ends_with(is_word) && !input[i + name.len()..].starts_with(is_word)
+        });
+    }
     // "…: 'c'" names the offending character.
     let named = message.strip_suffix('\'')?;
     let c = named.chars().last()?;
@@ -176,9 +234,26 @@ mod tests {
         let e = parse("foo}").unwrap_err();
         assert_eq!(e.position, Some(Position { line: 1, column: 4 }));
         let e = parse("sum(x) by").unwrap_err();
-        assert_eq!(e.position, None);
-        assert!(e.to_string().starts_with("failed to parse \"sum(x) by\": "));
+        assert_eq!(
+            e.position,
+            Some(Position {
+                line: 1,
+                column: 10
+            })
+        );
+        assert_eq!(
+            e.to_string(),
+            r#"failed to parse "sum(x) by": 1:10: unexpected end of input in grouping opts, expected "(""#
+        );
         let e = parse("a +\n(b").unwrap_err();
-        assert_eq!(e.position, Some(Position { line: 2, column: 1 }));
+        assert_eq!(e.position, Some(Position { line: 2, column: 3 }));
+        let e = parse("up{or = \"a\"}").unwrap_err();
+        assert_eq!(e.position, None);
+        assert!(e.message.contains("Prometheus's grammar accepts it"), "{e}");
+        // promql-parser's own message, located from the name it quotes.
+        assert_eq!(
+            locate("x + holt(y)", "unknown function with name 'holt'"),
+            Some(4)
+        );
     }
 }

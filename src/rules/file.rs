@@ -246,16 +246,9 @@ fn validate_rule(rule: &Rule) -> Vec<(Field, String)> {
         )),
         Some(expr) => {
             if let Err(e) = crate::promql::parse(expr) {
-                let position = e
-                    .position
-                    .map(|p| format!("{}:{}: ", p.line, p.column))
-                    .unwrap_or_default();
                 out.push((
                     Field::value(&["expr"]),
-                    format!(
-                        "could not parse expression: {position}parse error: {}",
-                        e.message
-                    ),
+                    format!("could not parse expression: {}", e.prometheus_text()),
                 ));
             }
         }

@@ -140,11 +140,7 @@ pub fn expand_values(text: &str) -> Result<Vec<SeriesValue>, NotationError> {
 
 /// A PromQL parse error as Prometheus words it: `line:col: parse error: message`.
 pub fn parse_error_message(e: &crate::promql::ParseError) -> String {
-    let position = e
-        .position
-        .map(|p| format!("{}:{}: ", p.line, p.column))
-        .unwrap_or_default();
-    format!("{position}parse error: {}", e.message)
+    e.prometheus_text()
 }
 
 /// The labels of a series written as a selector with `=` matchers only: `name`,
