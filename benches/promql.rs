@@ -156,7 +156,14 @@ fn rules_50(c: &mut Criterion) {
     let exprs = rule_exprs(&path);
     assert_eq!(exprs.len(), 50);
     let (store, now) = trading_store();
-    let engine = Engine::default();
+    // `QUERY_TIMEOUT_MS=N` bounds each query as the rule layer does (the deadline's checks).
+    let engine = match std::env::var("QUERY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(ms) => Engine::default().with_timeout(Duration::from_millis(ms)),
+        None => Engine::default(),
+    };
     // `PROFILE_EVALS=N` evaluates the 50 rules N times and exits, for a profiler:
     // `valgrind --tool=callgrind --toggle-collect='*profile_evals*' <bench binary> rules_50`.
     if let Some(n) = std::env::var("PROFILE_EVALS")

@@ -80,6 +80,10 @@ pub enum Command {
         /// Evaluation time: RFC 3339 or Unix seconds (default now).
         #[arg(long)]
         time: Option<String>,
+        /// Longest the query may run (`30s`, or seconds); the server's `sidecar.query_timeout`
+        /// caps it.
+        #[arg(long)]
+        timeout: Option<String>,
         /// Print the API's JSON instead.
         #[arg(long)]
         json: bool,

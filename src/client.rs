@@ -87,10 +87,21 @@ impl Connection {
         body: Option<&Value>,
         allow: &[u16],
     ) -> Result<(u16, Value), ClientError> {
+        self.call_within(method, path, body, allow, Duration::from_secs(30))
+            .await
+    }
+
+    /// [`Connection::call`] with its own limit on the whole exchange.
+    async fn call_within(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        allow: &[u16],
+        limit: Duration,
+    ) -> Result<(u16, Value), ClientError> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let mut request = self
-            .client(Some(Duration::from_secs(30)))
-            .request(method, &url);
+        let mut request = self.client(Some(limit)).request(method, &url);
         if let Some(token) = self.token()? {
             request = request.bearer_auth(token);
         }
@@ -258,6 +269,7 @@ pub async fn query(
     conn: &Connection,
     expr: &str,
     time: Option<&str>,
+    timeout: Option<&str>,
     json: bool,
 ) -> Result<String, ClientError> {
     let mut path = format!(
@@ -268,7 +280,21 @@ pub async fn query(
         path.push_str("&time=");
         path.extend(url::form_urlencoded::byte_serialize(t.as_bytes()));
     }
-    let (_, body) = conn.get(&path, &[400, 422]).await?;
+    if let Some(t) = timeout {
+        path.push_str("&timeout=");
+        path.extend(url::form_urlencoded::byte_serialize(t.as_bytes()));
+    }
+    // Prometheus's error statuses: bad_data 400, execution 422, timeout 503. The server stops a
+    // query at its own timeout (2 minutes by default), so the client waits a little longer.
+    let (_, body) = conn
+        .call_within(
+            reqwest::Method::GET,
+            &path,
+            None,
+            &[400, 422, 503],
+            Duration::from_secs(150),
+        )
+        .await?;
     if body["status"] == "error" {
         let error = body["error"].as_str().unwrap_or("");
         return Err(ClientError::Refused {

@@ -86,6 +86,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Query {
             expr,
             time,
+            timeout,
             json,
             connection,
         } => {
@@ -94,6 +95,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 &connection,
                 &expr,
                 time.as_deref(),
+                timeout.as_deref(),
                 json,
             ))?;
             print!("{out}");

@@ -30,6 +30,7 @@ mod shared;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
 
 pub use eval::selector_matchers;
 pub use parse::{ParseError, Position, diagnose_as_prometheus_2_42, parse};
@@ -38,7 +39,7 @@ pub use shared::{Shared, SharedExpr, share_common};
 
 use crate::model::labels::{FxBuildHasher, Labels};
 use crate::store::{Queryable, Sample, SelectError};
-use eval::{Annotations, Evaluator, StepSeries, Val, err};
+use eval::{Annotations, Deadline, Evaluator, StepSeries, Val, err};
 
 /// Why a query failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -53,6 +54,9 @@ pub enum PromqlError {
     /// The data source failed.
     #[error(transparent)]
     Select(#[from] SelectError),
+    /// The query ran past its timeout and was stopped (Prometheus's `ErrQueryTimeout`).
+    #[error("query timed out in expression evaluation")]
+    Timeout,
 }
 
 /// Engine settings.
@@ -62,6 +66,9 @@ pub struct EngineOptions {
     pub lookback_ms: i64,
     /// The step of a subquery written without one (Prometheus: the global evaluation interval).
     pub default_subquery_step_ms: i64,
+    /// How long one query may run before it is stopped with [`PromqlError::Timeout`]
+    /// (Prometheus's `--query.timeout`); `None`: as long as it takes.
+    pub timeout: Option<Duration>,
 }
 
 impl Default for EngineOptions {
@@ -69,6 +76,7 @@ impl Default for EngineOptions {
         EngineOptions {
             lookback_ms: 300_000,
             default_subquery_step_ms: 60_000,
+            timeout: None,
         }
     }
 }
@@ -197,10 +205,27 @@ impl Engine {
         Engine { options }
     }
 
+    /// This engine with queries stopped after `timeout`.
+    pub fn with_timeout(self, timeout: Duration) -> Engine {
+        Engine {
+            options: EngineOptions {
+                timeout: Some(timeout),
+                ..self.options
+            },
+        }
+    }
+
+    /// How long a query may run, if bounded.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.options.timeout
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn evaluator<'a>(
         &self,
         q: &'a dyn Queryable,
         notes: &'a RefCell<Annotations>,
+        deadline: &'a Deadline,
         start: i64,
         end: i64,
         interval: i64,
@@ -218,6 +243,7 @@ impl Engine {
             range_query,
             notes,
             shared: None,
+            deadline,
         }
     }
 
@@ -242,7 +268,8 @@ impl Engine {
         shared: Option<&Shared>,
     ) -> Result<QueryResult, PromqlError> {
         let notes = RefCell::new(Annotations::default());
-        let mut ev = self.evaluator(q, &notes, t_ms, t_ms, 1, false);
+        let deadline = Deadline::after(self.options.timeout);
+        let mut ev = self.evaluator(q, &notes, &deadline, t_ms, t_ms, 1, false);
         ev.shared = shared;
         let value = match ev.eval(expr)? {
             Val::Scalar(v) => Value::Scalar { t: t_ms, f: v[0] },
@@ -300,7 +327,8 @@ impl Engine {
             return err("end timestamp must not be before start time");
         }
         let notes = RefCell::new(Annotations::default());
-        let ev = self.evaluator(q, &notes, start_ms, end_ms, step_ms, true);
+        let deadline = Deadline::after(self.options.timeout);
+        let ev = self.evaluator(q, &notes, &deadline, start_ms, end_ms, step_ms, true);
         let mut matrix = match ev.eval(expr)? {
             Val::Scalar(v) => vec![Series {
                 labels: Labels::empty(),
@@ -332,6 +360,7 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::store::{Store, StoreOptions, stale_nan};
+    use std::time::Duration;
 
     type SeriesSpec<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 
@@ -424,6 +453,102 @@ mod tests {
             Value::Scalar { t: 0, f: 3.0 }
         );
         assert!(instant(&s, "sum(", 0).is_err());
+    }
+
+    /// A store of `n` counters with a sample every 15 s over the hour before `3_600_000`.
+    fn counters(n: usize) -> Store {
+        let s = Store::new(StoreOptions::default());
+        for i in 0..n {
+            let l = Labels::from_pairs([
+                ("__name__", "c_total".to_owned()),
+                ("i", i.to_string()),
+                ("g", (i % 7).to_string()),
+            ]);
+            for k in 0..=240 {
+                s.append(&l, k * 15_000, (k * (i as i64 % 5 + 1)) as f64)
+                    .unwrap();
+            }
+        }
+        s
+    }
+
+    /// Counts the series a selection visits and sleeps past a deadline at the first one.
+    struct Slow<'a> {
+        store: &'a Store,
+        selects: std::cell::Cell<usize>,
+        nap: Duration,
+    }
+
+    impl Queryable for Slow<'_> {
+        fn select(
+            &self,
+            matchers: &[crate::store::Matcher],
+            start_ms: i64,
+            end_ms: i64,
+            visit: &mut dyn FnMut(&Labels, &[Sample]),
+        ) -> Result<(), SelectError> {
+            self.selects.set(self.selects.get() + 1);
+            let mut first = true;
+            self.store.select(matchers, start_ms, end_ms, &mut |l, s| {
+                if std::mem::take(&mut first) {
+                    std::thread::sleep(self.nap);
+                }
+                visit(l, s)
+            })
+        }
+    }
+
+    #[test]
+    fn a_query_past_its_timeout_stops_with_prometheus_error() {
+        let s = counters(200);
+        let expr = parse("sum by (g) (rate(c_total[5m]))").unwrap();
+        let engine = Engine::default().with_timeout(Duration::from_nanos(1));
+        let e = engine.range(&s, &expr, 0, 3_600_000, 1_000).unwrap_err();
+        assert_eq!(e, PromqlError::Timeout);
+        assert_eq!(e.to_string(), "query timed out in expression evaluation");
+        let e = engine.instant(&s, &expr, 3_600_000).unwrap_err();
+        assert_eq!(e, PromqlError::Timeout);
+        // A generous timeout changes nothing in the answer.
+        let bounded = Engine::default()
+            .with_timeout(Duration::from_secs(600))
+            .range(&s, &expr, 0, 3_600_000, 60_000)
+            .unwrap();
+        let unbounded = Engine::default()
+            .range(&s, &expr, 0, 3_600_000, 60_000)
+            .unwrap();
+        assert_eq!(bounded, unbounded);
+        let Value::Matrix(m) = &bounded.value else {
+            panic!("a matrix")
+        };
+        assert_eq!(m.len(), 7);
+    }
+
+    #[test]
+    fn evaluation_stops_at_the_deadline_mid_query() {
+        let s = counters(50);
+        // The deadline passes while the left-hand selector is read: the right-hand one is
+        // never selected, on a grid of steps and for an instant query alike.
+        for steps in [3_600, 1] {
+            let slow = Slow {
+                store: &s,
+                selects: std::cell::Cell::new(0),
+                nap: Duration::from_millis(30),
+            };
+            let expr = parse("sum(rate(c_total[5m])) / sum(rate(c_total{g=\"1\"}[5m]))").unwrap();
+            let engine = Engine::default().with_timeout(Duration::from_millis(10));
+            let start = 3_600_000 - (steps - 1) * 1_000;
+            let e = engine
+                .range(&slow, &expr, start, 3_600_000, 1_000)
+                .unwrap_err();
+            assert_eq!(e, PromqlError::Timeout, "{steps} steps");
+            assert_eq!(slow.selects.get(), 1, "{steps} steps");
+            // Without a timeout the same query reads both sides.
+            slow.selects.set(0);
+            Engine::default()
+                .range(&slow, &expr, start, 3_600_000, 1_000)
+                .unwrap();
+            assert_eq!(slow.selects.get(), 2);
+        }
     }
 
     #[test]

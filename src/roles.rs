@@ -371,7 +371,6 @@ impl Sidecar {
         state.sidecar = Some(api::sidecar::SidecarApi {
             rules: parts.rules.clone(),
             store: parts.store.clone(),
-            engine: crate::promql::Engine::default(),
             notifier: parts.notifier.clone(),
             log: parts.log.clone(),
         });
@@ -488,7 +487,6 @@ impl Run {
         state.sidecar = Some(api::sidecar::SidecarApi {
             rules: sidecar.rules.clone(),
             store: sidecar.store.clone(),
-            engine: crate::promql::Engine::default(),
             notifier: sidecar.notifier.clone(),
             log: sidecar.log.clone(),
         });

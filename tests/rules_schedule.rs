@@ -228,3 +228,64 @@ fn pending_alerts_past_the_outage_tolerance_start_over() {
     assert_eq!(f.rules.restore(T0 + 2 * 3600 * S).unwrap(), 0);
     assert_eq!(f.rules.totals(), (0, 0));
 }
+
+#[test]
+fn a_rule_whose_query_times_out_fails_alone_and_the_layer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::default());
+    let loaded = RuleFile::parse(RULES, "trading.rules.yml").unwrap();
+    let groups = compile(&loaded, "trading.rules.yml", Duration::from_secs(1));
+    // A timeout no query can meet (`sidecar.query_timeout` bounds every rule's query).
+    let engine = Engine::default().with_timeout(Duration::from_nanos(1));
+    let rules = Rules::new(
+        groups,
+        engine,
+        store.clone(),
+        Settings::default(),
+        Some(AlertDb::open(&dir.path().join("state.db")).unwrap()),
+        None,
+        None,
+        None,
+    );
+    set(&store, "trading_kill_switch_active", T0, 1.0);
+    for t in 0..3 {
+        let outcome = rules.evaluate(0, T0 + t * S);
+        assert_eq!(
+            outcome.evaluation.errors.len(),
+            2,
+            "both rules fail, in turn"
+        );
+    }
+    let run = rules.groups()[0].snapshot();
+    for status in &run.rules {
+        assert_eq!(status.health.as_str(), "err");
+        assert_eq!(
+            status.last_error.as_deref(),
+            Some("query timed out in expression evaluation")
+        );
+    }
+    assert!(
+        run.state.alerts.iter().all(|a| a.is_empty()),
+        "no alert from a failed query"
+    );
+    // The same rules with the default timeout evaluate.
+    let loaded = RuleFile::parse(RULES, "trading.rules.yml").unwrap();
+    let groups = compile(&loaded, "trading.rules.yml", Duration::from_secs(1));
+    let rules = Rules::new(
+        groups,
+        Engine::default().with_timeout(Duration::from_secs(120)),
+        store.clone(),
+        Settings::default(),
+        None,
+        None,
+        None,
+        None,
+    );
+    let outcome = rules.evaluate(0, T0 + 3 * S);
+    assert!(
+        outcome.evaluation.errors.is_empty(),
+        "{:?}",
+        outcome.evaluation.errors
+    );
+    assert_eq!(rules.groups()[0].snapshot().rules[0].health.as_str(), "ok");
+}

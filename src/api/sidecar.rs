@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -16,7 +17,7 @@ use serde_json::{Value as Json, json};
 use super::Shared;
 use crate::alerts::AlertState;
 use crate::model::labels::Labels;
-use crate::promql::{Engine, PromqlError, Value};
+use crate::promql::{Engine, Expr, PromqlError, QueryResult, Value};
 use crate::rules::RulesHandle;
 use crate::rules::rule::CompiledRule;
 use crate::rules::schedule::now_ms;
@@ -31,8 +32,6 @@ pub struct SidecarApi {
     pub rules: RulesHandle,
     /// The store rules read.
     pub store: Arc<Store>,
-    /// The query engine.
-    pub engine: Engine,
     /// The notifier, when one is configured.
     pub notifier: Option<Arc<crate::notify::pipeline::Notifier>>,
     /// The alert log.
@@ -71,6 +70,11 @@ impl From<PromqlError> for PromError {
     fn from(e: PromqlError) -> PromError {
         match e {
             PromqlError::Parse(p) => PromError::bad_query("query", &p),
+            PromqlError::Timeout => PromError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                kind: "timeout",
+                message: e.to_string(),
+            },
             other => PromError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 kind: "execution",
@@ -156,6 +160,53 @@ fn parse_step(v: &str) -> Option<i64> {
         .filter(|ms| *ms > 0)
 }
 
+/// A duration as Prometheus's API takes it (`timeout`): seconds or a Prometheus duration,
+/// positive.
+fn parse_duration(v: &str) -> Option<Duration> {
+    if let Ok(secs) = v.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| !d.is_zero());
+    }
+    crate::model::PromDuration::parse(v)
+        .ok()
+        .map(|d| d.as_duration())
+        .filter(|d| !d.is_zero())
+}
+
+/// The engine for one query: `sidecar.query_timeout`, shortened by the request's `timeout`
+/// parameter, as Prometheus bounds a query by both.
+fn request_engine(api: &SidecarApi, params: &Params) -> Result<Engine, PromError> {
+    let engine = api.rules.current().engine();
+    let Some(v) = params.get("timeout").filter(|v| !v.is_empty()) else {
+        return Ok(engine);
+    };
+    let asked = parse_duration(v).ok_or_else(|| {
+        PromError::bad_data(format!(
+            "invalid parameter \"timeout\": cannot parse {v:?} to a valid duration (seconds or a duration such as 30s, greater than zero)"
+        ))
+    })?;
+    Ok(match engine.timeout() {
+        Some(max) if max <= asked => engine,
+        _ => engine.with_timeout(asked),
+    })
+}
+
+/// Runs a query off the async workers (it may take up to its timeout).
+async fn evaluate(
+    store: Arc<Store>,
+    run: impl FnOnce(&Store) -> Result<QueryResult, PromqlError> + Send + 'static,
+) -> Result<QueryResult, PromError> {
+    tokio::task::spawn_blocking(move || run(&store))
+        .await
+        .map_err(|e| PromError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "internal",
+            message: format!("query evaluation failed: {e}"),
+        })?
+        .map_err(PromError::from)
+}
+
 /// A sample value as Prometheus's JSON writes it (Go's `FormatFloat(v, 'f', -1, 64)`).
 fn value_string(v: f64) -> String {
     if v.is_nan() {
@@ -221,23 +272,29 @@ fn sidecar(state: &Shared) -> &SidecarApi {
 /// `GET|POST /api/v1/query`.
 pub async fn query(State(state): State<Shared>, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let params = Params::new(q, &body);
-    let run = || -> Result<Json, PromError> {
+    let prepare = || -> Result<(Engine, Expr, i64), PromError> {
         let expr = params.get("query").ok_or_else(|| {
             PromError::bad_data("invalid parameter \"query\": query must not be empty")
         })?;
         let t = params.time("time", now_ms())?;
+        let engine = request_engine(sidecar(&state), &params)?;
         let parsed = crate::promql::parse(expr).map_err(PromqlError::from)?;
-        let api = sidecar(&state);
-        let result = api.engine.instant(&*api.store, &parsed, t)?;
-        let mut data = result_json(result.value);
-        if !result.warnings.is_empty() || !result.infos.is_empty() {
-            data["warnings"] = json!(result.warnings);
-            data["infos"] = json!(result.infos);
-        }
-        Ok(data)
+        Ok((engine, parsed, t))
     };
-    match run() {
-        Ok(data) => success(data),
+    let (engine, parsed, t) = match prepare() {
+        Ok(prepared) => prepared,
+        Err(e) => return e.into_response(),
+    };
+    let store = sidecar(&state).store.clone();
+    match evaluate(store, move |store| engine.instant(store, &parsed, t)).await {
+        Ok(result) => {
+            let mut data = result_json(result.value);
+            if !result.warnings.is_empty() || !result.infos.is_empty() {
+                data["warnings"] = json!(result.warnings);
+                data["infos"] = json!(result.infos);
+            }
+            success(data)
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -249,7 +306,7 @@ pub async fn query_range(
     body: Bytes,
 ) -> Response {
     let params = Params::new(q, &body);
-    let run = || -> Result<Json, PromError> {
+    let prepare = || -> Result<(Engine, Expr, [i64; 3]), PromError> {
         let expr = params.get("query").ok_or_else(|| {
             PromError::bad_data("invalid parameter \"query\": query must not be empty")
         })?;
@@ -273,13 +330,21 @@ pub async fn query_range(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
             ));
         }
+        let engine = request_engine(sidecar(&state), &params)?;
         let parsed = crate::promql::parse(expr).map_err(PromqlError::from)?;
-        let api = sidecar(&state);
-        let result = api.engine.range(&*api.store, &parsed, start, end, step)?;
-        Ok(result_json(result.value))
+        Ok((engine, parsed, [start, end, step]))
     };
-    match run() {
-        Ok(data) => success(data),
+    let (engine, parsed, [start, end, step]) = match prepare() {
+        Ok(prepared) => prepared,
+        Err(e) => return e.into_response(),
+    };
+    let store = sidecar(&state).store.clone();
+    match evaluate(store, move |store| {
+        engine.range(store, &parsed, start, end, step)
+    })
+    .await
+    {
+        Ok(result) => success(result_json(result.value)),
         Err(e) => e.into_response(),
     }
 }
@@ -501,5 +566,11 @@ mod tests {
         assert_eq!(parse_time("2026-11-23T00:00:00Z"), Some(1_795_392_000_000));
         assert_eq!(parse_step("15s"), Some(15_000));
         assert_eq!(parse_step("0"), None);
+        assert_eq!(parse_duration("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1ms"), Some(Duration::from_millis(1)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        for bad in ["0", "-1", "abc", "1x", "NaN", "inf", "0s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
     }
 }

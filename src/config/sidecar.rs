@@ -24,6 +24,11 @@ pub struct SidecarConfig {
     /// Template for alerts' `generatorURL`; empty means
     /// `<external_url>/api/v1/query?query=<expr>`.
     pub generator_url: String,
+    /// Longest a query of the query API may run (Prometheus's `--query.timeout`); a request's
+    /// `timeout` parameter can only shorten it, and a rule's query is also bounded by its group's
+    /// interval.
+    #[serde(default = "default_query_timeout")]
+    pub query_timeout: PromDuration,
     /// Globs of Prometheus rule files, relative to the working directory.
     #[serde(default = "default_rule_files")]
     pub rule_files: Vec<String>,
@@ -190,6 +195,10 @@ fn default_outage_tolerance() -> PromDuration {
     PromDuration::from_secs(3600)
 }
 
+fn default_query_timeout() -> PromDuration {
+    PromDuration::from_secs(120)
+}
+
 fn default_rule_files() -> Vec<String> {
     vec!["rules/*.rules.yml".to_owned()]
 }
@@ -223,6 +232,7 @@ impl Default for SidecarConfig {
             external_labels: BTreeMap::new(),
             outage_tolerance: default_outage_tolerance(),
             generator_url: String::new(),
+            query_timeout: default_query_timeout(),
             rule_files: default_rule_files(),
             self_: SelfConfig::default(),
             scrape: ScrapeConfig::default(),
@@ -257,6 +267,7 @@ impl Default for ScrapeConfig {
 impl SidecarConfig {
     pub(crate) fn check(&self, c: &mut Checker<'_>) {
         c.positive("evaluation_interval", self.evaluation_interval);
+        c.positive("query_timeout", self.query_timeout);
         c.within("external_labels", |c| {
             for name in self.external_labels.keys() {
                 c.label_name_key(name);

@@ -132,6 +132,7 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, a: &AggregateExpr) -> Result<Va
     let steps = ev.split_steps(input);
     let mut out = Vec::with_capacity(steps.len());
     for (i, vec) in steps.into_iter().enumerate() {
+        ev.deadline.step(vec.len())?;
         let param = params.as_ref().map(|p| p[i]);
         out.push(match op {
             AggOp::Topk | AggOp::Bottomk => {

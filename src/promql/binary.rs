@@ -164,6 +164,7 @@ pub(crate) fn eval_binary(ev: &Evaluator<'_>, b: &BinaryExpr) -> Result<Val, Pro
             let rs = ev.split_steps(r);
             let mut out = Vec::with_capacity(ls.len());
             for (lv, rv) in ls.into_iter().zip(rs) {
+                ev.deadline.step(lv.len() + rv.len())?;
                 out.push(match op {
                     Op::And => and(lv, &rv, &matching),
                     Op::Or => or(lv, rv, &matching),

@@ -4,9 +4,9 @@
 //! Prometheus's engine does: instant vectors are series with at most one point per step, range
 //! vectors keep their raw samples and the reference time of each step's window.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{
@@ -112,6 +112,73 @@ impl Val {
     }
 }
 
+/// Work units (points computed, series visited) between two readings of the clock: a reading
+/// costs about as much as a few dozen points, so the checks cost nothing measurable while a
+/// query still stops within a fraction of a millisecond of its deadline.
+const WORK_PER_CLOCK_CHECK: u64 = 1 << 14;
+
+/// When a query must stop, shared by every evaluator of the query (subqueries included).
+/// Checked when a node starts, per series of a selector on a grid of several steps, and per step
+/// where steps are aggregated or joined: work already in a node runs to its next check.
+#[derive(Debug, Default)]
+pub(crate) struct Deadline {
+    at: Option<Instant>,
+    work: Cell<u64>,
+    expired: Cell<bool>,
+}
+
+impl Deadline {
+    /// A deadline `timeout` from now, or none.
+    pub fn after(timeout: Option<Duration>) -> Deadline {
+        Deadline {
+            at: timeout.map(|t| Instant::now() + t),
+            ..Deadline::default()
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.at.is_some()
+    }
+
+    /// Reads the clock: the timeout error once the deadline has passed.
+    pub fn check(&self) -> Result<(), PromqlError> {
+        if let Some(at) = self.at
+            && (self.expired.get() || Instant::now() >= at)
+        {
+            self.expired.set(true);
+            return Err(PromqlError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Counts `work` units done and reads the clock every [`WORK_PER_CLOCK_CHECK`] of them;
+    /// false once the deadline has passed (for loops that cannot return an error: they skip
+    /// their remaining work, and [`Deadline::check`] reports it after them).
+    #[inline]
+    pub fn tick(&self, work: usize) -> bool {
+        if self.at.is_none() {
+            return true;
+        }
+        let done = self.work.get() + work as u64;
+        if done < WORK_PER_CLOCK_CHECK {
+            self.work.set(done);
+            return !self.expired.get();
+        }
+        self.work.set(0);
+        self.check().is_ok()
+    }
+
+    /// [`Deadline::tick`] as a result.
+    #[inline]
+    pub fn step(&self, work: usize) -> Result<(), PromqlError> {
+        if self.tick(work) {
+            Ok(())
+        } else {
+            Err(PromqlError::Timeout)
+        }
+    }
+}
+
 /// The evaluation of one expression over one grid.
 pub(crate) struct Evaluator<'a> {
     pub q: &'a dyn Queryable,
@@ -127,6 +194,8 @@ pub(crate) struct Evaluator<'a> {
     pub notes: &'a RefCell<Annotations>,
     /// The values of the rule group's shared subexpressions, when evaluating for a group.
     pub shared: Option<&'a Shared>,
+    /// When the query must stop.
+    pub deadline: &'a Deadline,
 }
 
 /// Execution error with Prometheus's message.
@@ -241,9 +310,23 @@ impl<'a> Evaluator<'a> {
         visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
     ) -> Result<(), PromqlError> {
         let groups = selector_matchers(vs)?;
+        let steps = self.n_steps();
+        let mut bounded;
+        let visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts) =
+            if self.deadline.is_set() && steps > 1 {
+                // On a grid each series costs a pass per step: the deadline is checked as they go.
+                bounded = |l: &Labels, s: &[Sample], facts: SeriesFacts| {
+                    if self.deadline.tick(steps) {
+                        visit(l, s, facts)
+                    }
+                };
+                &mut bounded
+            } else {
+                visit
+            };
         if groups.len() == 1 {
             self.q.select_with_facts(&groups[0], lo, hi, visit)?;
-            return Ok(());
+            return self.deadline.check();
         }
         let mut seen = std::collections::HashSet::new();
         for g in &groups {
@@ -253,7 +336,7 @@ impl<'a> Evaluator<'a> {
                 }
             })?;
         }
-        Ok(())
+        self.deadline.check()
     }
 
     /// An instant vector selector; with `timestamps`, each point's value is its sample's time in
@@ -380,6 +463,7 @@ impl<'a> Evaluator<'a> {
                 range_query: self.range_query,
                 notes: self.notes,
                 shared: self.shared,
+                deadline: self.deadline,
             };
             series = match inner.eval(&sq.expr)? {
                 Val::Vector(v) => v,
@@ -409,6 +493,7 @@ impl<'a> Evaluator<'a> {
 
     /// Evaluates an expression over this evaluator's grid.
     pub fn eval(&self, e: &Expr) -> Result<Val, PromqlError> {
+        self.deadline.check()?;
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; self.n_steps()])),
             Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
@@ -515,6 +600,10 @@ impl<'a> Evaluator<'a> {
         }
         let mut steps: Vec<Vec<VSample>> = vec![Vec::new(); n];
         for s in series {
+            if !self.deadline.tick(s.points.len()) {
+                // What is left is not used: the next check reports the timeout.
+                break;
+            }
             for p in &s.points {
                 steps[self.step_of(p.t)].push(VSample {
                     labels: s.labels.clone(),
@@ -552,6 +641,7 @@ impl<'a> Evaluator<'a> {
         }
         let mut index: HashMap<Labels, usize, FxBuildHasher> = HashMap::default();
         for (i, step) in steps.into_iter().enumerate() {
+            self.deadline.step(step.len())?;
             let t = self.ts(i);
             for s in step {
                 match index.get(&s.labels) {

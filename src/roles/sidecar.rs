@@ -459,7 +459,7 @@ impl SidecarParts {
         let sink: Arc<dyn AlertSink> = Arc::new(FanOut(sinks));
         let mut rules = Rules::new(
             groups,
-            Engine::default(),
+            Engine::default().with_timeout(config.sidecar.query_timeout.as_duration()),
             store.clone(),
             settings.clone(),
             Some(db),
@@ -640,7 +640,7 @@ impl SidecarParts {
         let group_count = groups.len();
         let mut rules = Rules::new(
             groups,
-            Engine::default(),
+            Engine::default().with_timeout(config.sidecar.query_timeout.as_duration()),
             self.store.clone(),
             settings.clone(),
             Some(db),

@@ -206,6 +206,13 @@ pub struct Rules {
     totals: Mutex<(usize, usize)>,
 }
 
+impl Rules {
+    /// The engine rules and the query API evaluate with (its timeout is `sidecar.query_timeout`).
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+}
+
 /// The rule layer in force: a reload swaps it whole, and every user asks for the current one.
 #[derive(Clone)]
 pub struct RulesHandle(Arc<std::sync::RwLock<Arc<Rules>>>);
@@ -593,10 +600,17 @@ impl Rules {
             (now.rem_euclid(1000) * 1_000_000) as u32,
         ));
         let mut run = runner.run.lock().expect("group lock");
+        // A rule's query may take the group's interval at most (and the configured query
+        // timeout): past it the rule fails with Prometheus's timeout error and the others run.
+        let bound = match self.engine.timeout() {
+            Some(t) => t.min(runner.group.interval),
+            None => runner.group.interval,
+        };
+        let engine = self.engine.with_timeout(bound);
         let mut evaluation = match &self.remote {
             None => runner
                 .group
-                .evaluate(&mut run.state, &self.engine, &self.store, now, &env),
+                .evaluate(&mut run.state, &engine, &self.store, now, &env),
             Some(remote) => runner.group.evaluate_on(
                 &mut run.state,
                 remote.as_ref(),
