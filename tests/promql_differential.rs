@@ -28,7 +28,8 @@
 //!   `_over_time` forms are generated as `round(1024 * f(…))`, and `sum`'s operand is rounded to
 //!   1/1024 so the sum is exact;
 //! - `stddev`/`stdvar`/`avg` of an infinite value (3.x: NaN, 2.42: 0): their operands are
-//!   selectors or range functions, which are finite here;
+//!   selectors or range functions of the finite series (only `w` has NaN and infinite samples,
+//!   read by selectors and by the range functions that treat them alike in both);
 //! - `^`: Go's `math.Pow` multiplies by repeated squaring and libm's `pow` rounds once, so
 //!   exponents are 0, 1 or 2 only; `exp`/`ln`/`log*`/trigonometry are left out for the same
 //!   reason;
@@ -185,6 +186,16 @@ fn random_series(rng: &mut Rng) -> Vec<InputSeries> {
                 });
             }
         }
+        // A gauge with NaN and infinite samples among small integers.
+        if !rng.chance(3) {
+            let values: Vec<&str> = (0..=LAST_MINUTE)
+                .map(|_| rng.pick(&["NaN", "Inf", "-Inf", "0", "1", "-2", "3", "5"]))
+                .collect();
+            out.push(InputSeries {
+                series: format!("w{{job=\"{job}\", inst=\"{}\"}}", rng.below(3)),
+                values: values.join(" "),
+            });
+        }
         for mode in ["x", "y"] {
             if !rng.chance(3) {
                 out.push(InputSeries {
@@ -329,13 +340,28 @@ fn summand(rng: &mut Rng, op: &str, depth: u32) -> String {
     }
 }
 
-/// A range function over a range selector.
-fn range_function(rng: &mut Rng) -> String {
+/// A range function over a range selector; over finite samples only unless `any`.
+fn range_function(rng: &mut Rng, any: bool) -> String {
     let range = rng.pick(RANGES);
     let off = offset(rng);
     if rng.chance(3) {
         let f = rng.pick(&["rate", "increase", "irate", "resets", "changes", "delta"]);
         return format!("{f}({}[{range}]{off})", selector(rng, &["c_total"]));
+    }
+    if any && rng.chance(8) {
+        // Over NaN and infinite samples: the functions whose 2.42 and 3.x forms agree there.
+        let f = rng.pick(&[
+            "min_over_time",
+            "max_over_time",
+            "count_over_time",
+            "last_over_time",
+            "present_over_time",
+            "changes",
+            "resets",
+            "quantile_over_time(0.5, ",
+        ]);
+        let open = if f.ends_with(' ') { "" } else { "(" };
+        return format!("{f}{open}{}[{range}]{off})", selector(rng, &["w"]));
     }
     let sel = format!("{}[{range}]{off}", selector(rng, &["g", "g", "h"]));
     match rng.below(14) {
@@ -375,14 +401,22 @@ fn range_function(rng: &mut Rng) -> String {
 fn vector(rng: &mut Rng, depth: u32) -> String {
     if depth >= 3 {
         return match rng.below(3) {
-            0 => range_function(rng),
-            _ => format!("{}{}", selector(rng, &["g", "h", "c_total"]), offset(rng)),
+            0 => range_function(rng, true),
+            _ => format!(
+                "{}{}",
+                selector(rng, &["g", "h", "c_total", "w"]),
+                offset(rng)
+            ),
         };
     }
     let d = depth + 1;
     match rng.below(20) {
-        0 | 1 => format!("{}{}", selector(rng, &["g", "h", "c_total"]), offset(rng)),
-        2 | 3 => range_function(rng),
+        0 | 1 => format!(
+            "{}{}",
+            selector(rng, &["g", "h", "c_total", "w", "w"]),
+            offset(rng)
+        ),
+        2 | 3 => range_function(rng, true),
         4 => {
             // A subquery: its range and step keep its steps off the window start.
             let f = rng.pick(&[
@@ -423,7 +457,7 @@ fn vector(rng: &mut Rng, depth: u32) -> String {
             let operand = if rng.chance(2) {
                 selector(rng, &["g", "h", "c_total"])
             } else {
-                range_function(rng)
+                range_function(rng, false)
             };
             format!(
                 "round(1024 * {}{}({operand}))",
