@@ -2,7 +2,9 @@
 //! package, 2.42): random input series and random expressions, our engine's answers written as
 //! the `exp_samples` of `promql_expr_test`s in one unit-test file per seed, which
 //! `promtool test rules` must pass. An expression our engine refuses is written with no samples,
-//! and promtool must refuse it too (its failure must be an `err:`).
+//! and promtool must refuse it too (its failure must be an `err:`); one case in 25 is a mistake
+//! both must refuse (a range where an instant vector goes, a set operator with a scalar, an
+//! empty label name, a bad regular expression, a collision after dropping names, …).
 //!
 //! Each seed is one batch: one test group of series and `PROMQL_DIFF_BATCH` (100) expressions,
 //! one promtool run. By default seeds 0..20 run (2,000 cases); `PROMQL_DIFF_CASES=N` runs N
@@ -22,7 +24,8 @@
 //!   lookback window starts on a series' last sample;
 //! - counter extrapolation: 3.x clamps the extrapolation towards zero after the threshold test,
 //!   2.42 before it; they agree when a counter starts at 0, so counters (histogram buckets too)
-//!   start, and restart after a gap, at 0, and `rate`/`increase`/`irate` read counters only;
+//!   start, and restart after a gap, at 0, `rate`/`increase`/`irate` read counters only, and
+//!   over a subquery only with steps of a minute or less (a 2m step can miss the 0);
 //! - float order: 2.42 keeps a running mean for `avg`/`avg_over_time`, 3.x sums then divides,
 //!   and 3.x sums with Kahan compensation where 2.42 does not: `avg`, `stddev`, `stdvar` and their
 //!   `_over_time` forms are generated as `round(1024 * f(…))`, and `sum`'s operand is rounded to
@@ -37,6 +40,8 @@
 //!   engine does, 2.42 at once. So `label_replace`/`label_join` never read or write `__name__`,
 //!   and there is no `or` inside a subquery (one series' steps can come from differently named
 //!   series there, which 2.42 joins into one and the engine keeps apart);
+//! - label names: Prometheus 3 takes any UTF-8 name (`1bad`), 2.42 only `[a-zA-Z_][a-zA-Z0-9_]*`,
+//!   so the mistakes use the empty name;
 //! - `multiple matches for labels`: 3.x checks one-to-one matching before a comparison filters,
 //!   2.42 after; a case our engine refuses with it is left out;
 //! - time functions (`hour`, …) of NaN: 2.42 converts with Go's `int64(NaN)`; their arguments
@@ -284,8 +289,18 @@ fn offset(rng: &mut Rng) -> String {
     }
 }
 
-/// One of `metrics` with random matchers.
+/// One of `metrics` with random matchers, now and then by a `__name__` regex.
 fn selector(rng: &mut Rng, metrics: &[&str]) -> String {
+    if rng.chance(15) {
+        // One metric by a regular expression on its name. Not two: where a function drops the
+        // names, 2.42 refuses a collision at once, and the engine (delayed name removal) only
+        // if it reaches the end.
+        let name = rng.pick(metrics);
+        let m = matchers(rng);
+        let rest = m.trim_start_matches('{').trim_end_matches('}');
+        let sep = if rest.is_empty() { "" } else { ", " };
+        return format!("{{__name__=~\"{name}|nope\"{sep}{rest}}}");
+    }
     let metric = rng.pick(metrics);
     format!("{metric}{}", matchers(rng))
 }
@@ -397,6 +412,28 @@ fn range_function(rng: &mut Rng, any: bool) -> String {
     }
 }
 
+/// An expression that both must refuse, when parsing or when evaluating.
+fn mistake(rng: &mut Rng) -> String {
+    let v = vector(rng, 2);
+    let sel = selector(rng, &["g", "h", "w"]);
+    match rng.below(13) {
+        0 => format!("abs(({v})[75s])"),
+        1 => format!("rate({sel})"),
+        2 => format!("{sel}[75s]"),
+        // Not `1bad`: Prometheus 3 takes any UTF-8 label name, 2.42 does not.
+        3 => format!("label_replace({v}, \"\", \"x\", \"job\", \"(.*)\")"),
+        4 => format!("label_replace({v}, \"dst\", \"x\", \"job\", \"(\")"),
+        5 => format!("count_values(\"\", {v})"),
+        6 => format!("quantile_over_time(0.5, {v})"),
+        7 => format!("({v}) and 1"),
+        8 => "(1 > 2)".to_owned(),
+        9 => format!("-{{job=\"a\"}} + {}", scalar_literal(rng)),
+        10 => format!("sum by (job) ({sel}[75s])"),
+        11 => format!("{sel} offset 1m offset 2m"),
+        _ => format!("({v}) + on (job) group_left ({{job=\"a\"}})"),
+    }
+}
+
 /// A random instant-vector expression.
 fn vector(rng: &mut Rng, depth: u32) -> String {
     if depth >= 3 {
@@ -431,21 +468,23 @@ fn vector(rng: &mut Rng, depth: u32) -> String {
             ]);
             let outer = rng.1;
             rng.1 = true;
-            let (f, inner) = if rng.chance(5) {
-                // The rate family over a counter's steps.
+            let (f, inner, steps) = if rng.chance(5) {
+                // The rate family over a counter's steps, a minute apart at most so that the
+                // first step after a (re)start reads its 0 (see counter extrapolation above).
                 (
                     rng.pick(&["rate", "increase", "irate", "resets"]),
                     selector(rng, &["c_total"]),
+                    &SUBQUERY_STEPS[..3],
                 )
             } else {
-                (f, vector(rng, d))
+                (f, vector(rng, d), SUBQUERY_STEPS)
             };
             rng.1 = outer;
             let off = if rng.chance(5) { " offset 1m" } else { "" };
             format!(
                 "{f}(({inner})[{}:{}]{off})",
                 rng.pick(&["2m15s", "3m45s", "5m15s"]),
-                rng.pick(SUBQUERY_STEPS)
+                rng.pick(steps)
             )
         }
         5 | 6 => {
@@ -929,10 +968,10 @@ fn run_seed(dir: &std::path::Path, seed: u64, batch: usize) -> (Stats, Vec<Strin
     let mut seen = BTreeSet::new();
     let mut exprs = Vec::new();
     while exprs.len() < batch {
-        let expr = if rng.chance(8) {
-            scalar(&mut rng, 0)
-        } else {
-            vector(&mut rng, 0)
+        let expr = match rng.below(25) {
+            0..=2 => scalar(&mut rng, 0),
+            3 => mistake(&mut rng),
+            _ => vector(&mut rng, 0),
         };
         let at = format!("{}m30s", rng.below(LAST_MINUTE - 6) + 5);
         if seen.insert((expr.clone(), at.clone())) {
