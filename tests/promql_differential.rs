@@ -11,7 +11,8 @@
 //! (N/100 seeds), `PROMQL_DIFF_SEED=S` runs seed S only (with `PROMQL_DIFF_CASES`, seeds S,
 //! S+1, …); `PROMQL_DIFF_KEEP=DIR` keeps each seed's file. Every failure names its seed and case
 //! and prints the series, the expression, our answer and promtool's, then the input series cut
-//! down to those the case still fails with.
+//! down to those the case still fails with, and the smallest sub-expression that still
+//! disagrees over them.
 //!
 //! What the generator keeps away from, as 2.42 and Prometheus 3 (which the engine follows)
 //! differ there, or promtool cannot compare:
@@ -919,6 +920,30 @@ fn disagreement(case: &Case, failures: &BTreeMap<(String, String), String>) -> O
     }
 }
 
+/// How our engine and promtool disagree on `expr` at `at` over `series`, if they do (a NaN
+/// answer cannot be compared and counts as agreeing).
+fn disagrees(
+    dir: &std::path::Path,
+    series: &[InputSeries],
+    expr: &str,
+    at: &str,
+) -> Option<String> {
+    let answer = our_answers(series, &[(expr.to_owned(), at.to_owned())]).remove(0);
+    if matches!(&answer, Ok(s) if s.iter().any(|(_, v)| v.is_nan())) {
+        return None;
+    }
+    let case = Case {
+        origin: String::new(),
+        expr: expr.to_owned(),
+        eval_time: at.to_owned(),
+        answer,
+    };
+    disagreement(
+        &case,
+        &promtool_failures(dir, series, std::slice::from_ref(&case)).0,
+    )
+}
+
 /// The series of `case` with as few input series as still make it disagree.
 fn reduce(dir: &std::path::Path, series: &[InputSeries], case: &Case) -> Vec<InputSeries> {
     let mut kept = series.to_vec();
@@ -926,24 +951,61 @@ fn reduce(dir: &std::path::Path, series: &[InputSeries], case: &Case) -> Vec<Inp
     while i < kept.len() {
         let mut fewer = kept.clone();
         fewer.remove(i);
-        let answer = our_answers(&fewer, &[(case.expr.clone(), case.eval_time.clone())]).remove(0);
-        let trial = Case {
-            answer,
-            ..case.clone()
-        };
-        let still_fails = !matches!(&trial.answer, Ok(s) if s.iter().any(|(_, v)| v.is_nan()))
-            && disagreement(
-                &trial,
-                &promtool_failures(dir, &fewer, std::slice::from_ref(&trial)).0,
-            )
-            .is_some();
-        if still_fails {
+        if disagrees(dir, &fewer, &case.expr, &case.eval_time).is_some() {
             kept = fewer;
         } else {
             i += 1;
         }
     }
     kept
+}
+
+/// The shortest sub-expression of `expr` (an instant vector or a scalar, as the parser prints
+/// it) on which our engine and promtool still disagree, with how.
+fn smallest_disagreeing(
+    dir: &std::path::Path,
+    series: &[InputSeries],
+    expr: &str,
+    at: &str,
+) -> Option<(String, String)> {
+    use promql_parser::parser::Expr;
+    use promql_parser::parser::value::ValueType;
+    fn collect(e: &Expr, out: &mut Vec<String>) {
+        if matches!(e.value_type(), ValueType::Vector | ValueType::Scalar) {
+            out.push(e.to_string());
+        }
+        match e {
+            Expr::Aggregate(a) => {
+                collect(&a.expr, out);
+                if let Some(p) = &a.param {
+                    collect(p, out);
+                }
+            }
+            Expr::Unary(u) => collect(&u.expr, out),
+            Expr::Binary(b) => {
+                collect(&b.lhs, out);
+                collect(&b.rhs, out);
+            }
+            Expr::Paren(p) => collect(&p.expr, out),
+            Expr::Subquery(s) => collect(&s.expr, out),
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    collect(a, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let parsed = promql_parser::parser::parse(expr).ok()?;
+    let mut candidates = Vec::new();
+    collect(&parsed, &mut candidates);
+    candidates.sort_by_key(String::len);
+    candidates.dedup();
+    candidates
+        .into_iter()
+        .filter(|c| c.len() < expr.len())
+        .take(40)
+        .find_map(|c| disagrees(dir, series, &c, at).map(|why| (c, why)))
 }
 
 fn series_text(series: &[InputSeries]) -> String {
@@ -989,8 +1051,12 @@ fn run_seed(dir: &std::path::Path, seed: u64, batch: usize) -> (Stats, Vec<Strin
     for case in &cases {
         if let Some(why) = disagreement(case, &failures) {
             let reduced = reduce(dir, &series, case);
+            let smaller = match smallest_disagreeing(dir, &reduced, &case.expr, &case.eval_time) {
+                Some((expr, why)) => format!("\nthe smallest part that disagrees: {expr}\n{why}"),
+                None => String::new(),
+            };
             problems.push(format!(
-                "{}: expr {} at {}\n{why}\nseries:\n{}reduced to:\n{}",
+                "{}: expr {} at {}\n{why}\nseries:\n{}reduced to:\n{}{smaller}",
                 case.origin,
                 case.expr,
                 case.eval_time,
