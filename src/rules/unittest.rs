@@ -133,6 +133,17 @@ pub type ExprResult = Result<Vec<(Labels, f64)>, String>;
 /// input series are loaded as [`test_files`] loads them; `rule_files` are not read, so this is
 /// for groups that test expressions over their input series only.
 ///
+/// ```
+/// use tradewatch::rules::unittest::{TestFile, expr_results};
+///
+/// let text = "tests:\n  - input_series:\n      - series: 'up{job=\"a\"}'\n        values: '1 2'\n    promql_expr_test:\n      - expr: up * 2\n        eval_time: 1m\n      - expr: up +\n";
+/// let loaded = TestFile::parse(text, "t.test.yml").unwrap();
+/// let results = expr_results(&loaded.file, 0).unwrap();
+/// let samples = results[0].as_ref().unwrap();
+/// assert_eq!((samples[0].0.to_string(), samples[0].1), ("{job=\"a\"}".to_owned(), 4.0));
+/// assert!(results[1].is_err());
+/// ```
+///
 /// # Errors
 ///
 /// An input series that does not parse, or no such group.
