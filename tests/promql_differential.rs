@@ -17,10 +17,10 @@
 //! What the generator keeps away from, as 2.42 and Prometheus 3 (which the engine follows)
 //! differ there, or promtool cannot compare:
 //! - window boundaries: 2.42's range, lookback and subquery windows are closed, Prometheus 3's
-//!   are open on the left. Samples are 1m apart from 0; expressions are evaluated at `Nm30s`;
-//!   ranges are odd multiples of 15s (`45s`, `75s`, …), offsets whole minutes, `@` times at
-//!   half minutes, subquery steps 20s/30s/1m/2m and subquery ranges odd multiples of 15s, so no
-//!   sample and no subquery step sits on the start of a window. A series either runs to the end
+//!   are open on the left. Samples are 1m apart from 0; expressions are evaluated at `NmSs`
+//!   with S one of 10, 30, 50; ranges are odd multiples of 15s (`45s`, `75s`, …), offsets whole
+//!   minutes, `@` times at half minutes, subquery steps 20s/30s/1m/2m and subquery ranges odd
+//!   multiples of 15s, so no sample and no subquery step sits on the start of a window. A series either runs to the end
 //!   of the data or ends with a staleness marker, and a gap always starts with one, so no
 //!   lookback window starts on a series' last sample;
 //! - counter extrapolation: 3.x clamps the extrapolation towards zero after the threshold test,
@@ -1035,7 +1035,11 @@ fn run_seed(dir: &std::path::Path, seed: u64, batch: usize) -> (Stats, Vec<Strin
             3 => mistake(&mut rng),
             _ => vector(&mut rng, 0),
         };
-        let at = format!("{}m30s", rng.below(LAST_MINUTE - 6) + 5);
+        let at = format!(
+            "{}m{}s",
+            rng.below(LAST_MINUTE - 6) + 5,
+            rng.pick(&["10", "30", "30", "50"])
+        );
         if seen.insert((expr.clone(), at.clone())) {
             exprs.push((expr, at));
         }
