@@ -20,9 +20,9 @@
 //!   are open on the left. Samples are 1m apart from 0; expressions are evaluated at `NmSs`
 //!   with S one of 10, 30, 50; ranges are odd multiples of 15s (`45s`, `75s`, …), offsets whole
 //!   minutes, `@` times at half minutes, subquery steps 20s/30s/1m/2m and subquery ranges odd
-//!   multiples of 15s, so no sample and no subquery step sits on the start of a window. A series either runs to the end
-//!   of the data or ends with a staleness marker, and a gap always starts with one, so no
-//!   lookback window starts on a series' last sample;
+//!   multiples of 15s, so no sample and no subquery step sits on the start of a window. A
+//!   series either runs to the end of the data or ends with a staleness marker, and a gap
+//!   always starts with one, so no lookback window starts on a series' last sample;
 //! - counter extrapolation: 3.x clamps the extrapolation towards zero after the threshold test,
 //!   2.42 before it; they agree when a counter starts at 0, so counters (histogram buckets too)
 //!   start, and restart after a gap, at 0, `rate`/`increase`/`irate` read counters only, and
