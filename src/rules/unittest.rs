@@ -37,6 +37,8 @@ pub use file::{
     TestGroup,
 };
 use group::{FileSettings, millis, run_group};
+
+use crate::model::labels::Labels;
 use junit::JunitSuite;
 
 /// Which output stream a piece of the report goes to, as promtool splits it.
@@ -120,6 +122,48 @@ pub fn test_files(paths: &[PathBuf], run: &[regex::Regex]) -> Report {
         report.push(Stream::Stdout, "\n");
     }
     report
+}
+
+/// What one expression evaluates to: its samples (a scalar as one sample without labels), or
+/// its error as promtool words it.
+pub type ExprResult = Result<Vec<(Labels, f64)>, String>;
+
+/// What each `promql_expr_test` of `file.tests[group]` evaluates to, before any comparison with
+/// its `exp_samples`: its samples (a scalar as one sample without labels) or its error. The
+/// input series are loaded as [`test_files`] loads them; `rule_files` are not read, so this is
+/// for groups that test expressions over their input series only.
+///
+/// ```
+/// use tradewatch::rules::unittest::{TestFile, expr_results};
+///
+/// let text = "tests:\n  - input_series:\n      - series: 'up{job=\"a\"}'\n        values: '1 2'\n    promql_expr_test:\n      - expr: up * 2\n        eval_time: 1m\n      - expr: up +\n";
+/// let loaded = TestFile::parse(text, "t.test.yml").unwrap();
+/// let results = expr_results(&loaded.file, 0).unwrap();
+/// let samples = results[0].as_ref().unwrap();
+/// assert_eq!((samples[0].0.to_string(), samples[0].1), ("{job=\"a\"}".to_owned(), 4.0));
+/// assert!(results[1].is_err());
+/// ```
+///
+/// # Errors
+///
+/// An input series that does not parse, or no such group.
+pub fn expr_results(file: &TestFile, group: usize) -> Result<Vec<ExprResult>, String> {
+    let test_group = file
+        .tests
+        .get(group)
+        .ok_or_else(|| format!("no test group {group}"))?;
+    let settings = FileSettings {
+        origin: String::new(),
+        spans: Default::default(),
+        evaluation_interval: file
+            .evaluation_interval
+            .filter(|d| !d.is_zero())
+            .map_or(60_000, |d| millis(d.as_duration())),
+        group_order: HashMap::new(),
+        rule_files: Vec::new(),
+        fuzzy_compare: file.fuzzy_compare,
+    };
+    group::expr_results(group, test_group, &settings)
 }
 
 /// The failures of one test file, each a message in promtool's shape.

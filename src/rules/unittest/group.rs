@@ -380,6 +380,64 @@ fn same_value(a: f64, b: f64, fuzzy: bool) -> bool {
     a == b || (fuzzy && (a.next_down() == b || a.next_up() == b))
 }
 
+/// The result of every `promql_expr_test` of a test group without rule files, as
+/// [`run_group`] computes it before comparing: the input series loaded up to the last
+/// evaluation step at or before the largest `eval_time`, each expression evaluated at its time.
+pub(super) fn expr_results(
+    index: usize,
+    group: &TestGroup,
+    settings: &FileSettings,
+) -> Result<Vec<super::ExprResult>, String> {
+    let interval = group
+        .interval
+        .filter(|d| !d.is_zero())
+        .map_or(settings.evaluation_interval, |d| millis(d.as_duration()));
+    let at = |series: usize, field: &str, message: String| {
+        format!("tests[{index}].input_series[{series}].{field}: {message}")
+    };
+    let mut input = PendingInput::parse(group, interval, at)?;
+    let max_time = group
+        .promql_expr_test
+        .iter()
+        .map(|t| millis(t.eval_time.as_duration()))
+        .max()
+        .unwrap_or(0);
+    let store = Store::new(StoreOptions {
+        retention_ms: i64::MAX,
+    });
+    let step = settings.evaluation_interval.max(1);
+    input.load_till(&store, max_time - max_time.rem_euclid(step));
+    let engine = Engine::new(EngineOptions {
+        default_subquery_step_ms: settings.evaluation_interval,
+        ..EngineOptions::default()
+    });
+    Ok(group
+        .promql_expr_test
+        .iter()
+        .map(|test| eval_expr(test, &engine, &store))
+        .collect())
+}
+
+/// One `promql_expr_test`'s expression evaluated at its time: the samples, a scalar as one
+/// sample without labels, or the error as promtool words it.
+fn eval_expr(
+    test: &ExprTest,
+    engine: &Engine,
+    store: &Store,
+) -> Result<Vec<(Labels, f64)>, String> {
+    let at = millis(test.eval_time.as_duration());
+    let result = crate::promql::parse(&test.expr)
+        .map_err(|e| parse_error_message(&e))
+        .and_then(|expr| engine.instant(store, &expr, at).map_err(|e| e.to_string()))?;
+    match result.value {
+        Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.f)).collect()),
+        Value::Scalar { f, .. } => Ok(vec![(Labels::empty(), f)]),
+        Value::String(_) | Value::Matrix(_) => {
+            Err("rule result is not a vector or scalar".to_owned())
+        }
+    }
+}
+
 /// Runs one `promql_expr_test` against the store as the evaluations left it.
 fn check_expr(test: &ExprTest, engine: &Engine, store: &Store, fuzzy: bool) -> Option<String> {
     let head = format!(
@@ -387,18 +445,8 @@ fn check_expr(test: &ExprTest, engine: &Engine, store: &Store, fuzzy: bool) -> O
         go_quote(&test.expr),
         test.eval_time
     );
-    let at = millis(test.eval_time.as_duration());
-    let result = crate::promql::parse(&test.expr)
-        .map_err(|e| parse_error_message(&e))
-        .and_then(|expr| engine.instant(store, &expr, at).map_err(|e| e.to_string()));
-    let mut got: Vec<(Labels, f64)> = match result.map(|r| r.value) {
-        Ok(Value::Vector(v)) => v.into_iter().map(|s| (s.labels, s.f)).collect(),
-        Ok(Value::Scalar { f, .. }) => vec![(Labels::empty(), f)],
-        Ok(Value::String(_) | Value::Matrix(_)) => {
-            return Some(format!(
-                "{head}, err: rule result is not a vector or scalar"
-            ));
-        }
+    let mut got = match eval_expr(test, engine, store) {
+        Ok(got) => got,
         Err(e) => return Some(format!("{head}, err: {e}")),
     };
     let mut expected = Vec::with_capacity(test.exp_samples.len());
