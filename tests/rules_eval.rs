@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tradewatch::alerts::{AlertState, Transition};
 use tradewatch::model::labels::Labels;
-use tradewatch::promql::{Engine, Value};
-use tradewatch::rules::{GroupState, RuleFile, TemplateEnv, compile};
+use tradewatch::promql::{Engine, Expr, Value};
+use tradewatch::rules::{Evaluate, GroupState, Local, RuleFile, TemplateEnv, compile};
 use tradewatch::store::Store;
 
 const MIN: i64 = 60_000;
@@ -166,4 +166,87 @@ fn query_offset_shifts_the_query_time() {
         query(&store, "x:copy", 0),
         [("__name__=x:copy".to_owned(), 1.0)]
     );
+}
+
+/// The engine as a source that does not run queries at once: rules are queried one by one.
+struct OneByOne<'a>(Local<'a>);
+
+impl Evaluate for OneByOne<'_> {
+    fn instant(&self, expr: &Expr, source: &str, at_ms: i64) -> Result<Value, String> {
+        self.0.instant(expr, source, at_ms)
+    }
+}
+
+#[test]
+fn rules_queried_at_once_give_what_rules_queried_in_turn_give() {
+    let text = r#"
+groups:
+  - name: latency
+    rules:
+      - alert: P99
+        expr: histogram_quantile(0.99, sum by (le, venue) (rate(lat_bucket[1m]))) > 0.02
+      - alert: P50
+        expr: histogram_quantile(0.5, sum by (le, venue) (rate(lat_bucket[1m]))) > 0.01
+      - alert: PerSeries
+        expr: histogram_quantile(0.9, rate(lat_bucket[1m])) > 0.01
+      - alert: Fast
+        expr: sum by (venue) (rate(lat_bucket{le="0.01"}[1m])) / sum by (venue) (rate(lat_bucket{le="+Inf"}[1m])) < 2
+      - alert: Broken
+        expr: rate(lat_bucket[1m]) + on (le) rate(lat_bucket[1m])
+"#;
+    let loaded = RuleFile::parse(text, "l.yml").unwrap();
+    let group = compile(&loaded, "l.yml", Duration::from_secs(15)).remove(0);
+    assert!(group.independent, "no rule reads what the group writes");
+    assert!(group.shared_slots >= 2, "the quantiles share their sums and rates");
+    let store = Store::default();
+    for (i, venue) in ["a", "b", "c"].iter().enumerate() {
+        for (j, le) in ["0.005", "0.01", "0.025", "+Inf"].iter().enumerate() {
+            let l = Labels::from_pairs([
+                ("__name__", "lat_bucket"),
+                ("venue", venue),
+                ("host", &format!("h{i}")),
+                ("le", le),
+            ]);
+            for t in 0..10 {
+                let v = (t * (j as i64 + 1) * (i as i64 + 2)) as f64;
+                store.append(&l, t * 15_000, v).unwrap();
+            }
+        }
+    }
+    let engine = Engine::default();
+    let env = TemplateEnv::default();
+    let (mut at_once, mut in_turn) = (GroupState::default(), GroupState::default());
+    for step in 0..3 {
+        let now = 120_000 + step * 15_000;
+        let a = group.evaluate(&mut at_once, &engine, &store, now, &env);
+        let b = group.evaluate_on(
+            &mut in_turn,
+            &OneByOne(Local {
+                engine: &engine,
+                store: &store,
+            }),
+            &store,
+            now,
+            &env,
+            false,
+        );
+        assert_eq!(a.transitions, b.transitions);
+        assert_eq!(a.errors, b.errors);
+        assert_eq!(a.errors.len(), 1, "many-to-many matching fails alone");
+        assert!(!a.transitions.is_empty() || step > 0);
+    }
+    assert_eq!(at_once.alerts, in_turn.alerts);
+
+    // A rule reading what an earlier rule records waits for it: no queries at once.
+    let text = r#"
+groups:
+  - name: g
+    rules:
+      - record: venue:lat:rate1m
+        expr: sum by (venue) (rate(lat_bucket[1m]))
+      - alert: Slow
+        expr: venue:lat:rate1m > 1
+"#;
+    let loaded = RuleFile::parse(text, "g.yml").unwrap();
+    assert!(!compile(&loaded, "g.yml", Duration::from_secs(15))[0].independent);
 }

@@ -14,7 +14,7 @@ use promql_parser::parser::{
 };
 
 use super::PromqlError;
-use super::shared::{Grid, Shared, SharedExpr};
+use super::shared::{Grid, Lookup, Shared, SharedExpr};
 use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME};
 use crate::store::{MatchKind, Matcher, Queryable, Sample, SeriesFacts, is_stale_nan};
 
@@ -540,15 +540,19 @@ impl<'a> Evaluator<'a> {
             self.query_start,
             self.query_end,
         ];
-        if let Some((val, notes)) = shared.get(s.slot, grid) {
-            self.notes.borrow_mut().merge(notes);
-            return Ok(val);
-        }
+        let claim = match shared.lookup(s.slot, grid) {
+            Lookup::Hit(val, notes) => {
+                self.notes.borrow_mut().merge(notes);
+                return Ok(val);
+            }
+            Lookup::Alone => return self.eval(s.expr()),
+            Lookup::Compute(claim) => claim,
+        };
         let outer = self.notes.replace(Annotations::default());
         let result = self.eval(s.expr());
         let produced = self.notes.replace(outer);
         if let Ok(val) = &result {
-            shared.put(s.slot, grid, val, &produced);
+            claim.fill(val, &produced);
         }
         self.notes.borrow_mut().merge(produced);
         result

@@ -14,9 +14,8 @@
 //! `{__name__="x"}`) and none of those names is one the group writes.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::ast::ExtensionExpr;
@@ -85,35 +84,104 @@ struct Slot {
     notes: Annotations,
 }
 
-/// The values of a group's shared subexpressions during one group evaluation.
+/// Where a slot stands in one group evaluation.
+enum SlotState {
+    Empty,
+    /// A query is computing it; others wait rather than compute it again.
+    Computing,
+    Done(Slot),
+}
+
+/// The values of a group's shared subexpressions during one group evaluation. Rules may be
+/// evaluated on several threads at once: the first to need a value computes it, the others wait
+/// for it. Waiting cannot go round in a circle, because a query computing a value only ever waits
+/// for values of subexpressions strictly inside it.
 pub struct Shared {
-    slots: RefCell<Vec<Option<Slot>>>,
+    slots: Mutex<Vec<SlotState>>,
+    ready: Condvar,
+}
+
+/// What a query does about a shared subexpression.
+pub(crate) enum Lookup<'a> {
+    /// Another query computed it: a copy and the notes its computation gave.
+    Hit(Val, Annotations),
+    /// Compute it, and [`Claim::fill`] the slot.
+    Compute(Claim<'a>),
+    /// Compute it for this query alone (its grid is not the one the slot holds).
+    Alone,
+}
+
+/// The right and the duty to fill a slot; dropped unfilled (an error, a panic), it frees the
+/// slot for the next query to try.
+pub(crate) struct Claim<'a> {
+    shared: &'a Shared,
+    slot: usize,
+    grid: Grid,
+    filled: bool,
 }
 
 impl Shared {
     /// Room for `slots` values, none computed yet.
     pub fn new(slots: usize) -> Shared {
         Shared {
-            slots: RefCell::new((0..slots).map(|_| None).collect()),
+            slots: Mutex::new((0..slots).map(|_| SlotState::Empty).collect()),
+            ready: Condvar::new(),
         }
     }
 
-    /// The value of `slot` computed on `grid`, with the notes its computation gave.
-    pub(crate) fn get(&self, slot: usize, grid: Grid) -> Option<(Val, Annotations)> {
-        let slots = self.slots.borrow();
-        let s = slots.get(slot)?.as_ref()?;
-        (s.grid == grid).then(|| (s.val.clone(), s.notes.clone()))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SlotState>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `val` for `slot` (the first value computed for a slot stays).
-    pub(crate) fn put(&self, slot: usize, grid: Grid, val: &Val, notes: &Annotations) {
-        let mut slots = self.slots.borrow_mut();
-        if let Some(s @ None) = slots.get_mut(slot) {
-            *s = Some(Slot {
-                grid,
-                val: val.clone(),
-                notes: notes.clone(),
-            });
+    /// The value of `slot` on `grid`, or the claim to compute it.
+    pub(crate) fn lookup(&self, slot: usize, grid: Grid) -> Lookup<'_> {
+        let mut slots = self.lock();
+        loop {
+            match slots.get(slot) {
+                None => return Lookup::Alone,
+                Some(SlotState::Done(s)) if s.grid == grid => {
+                    return Lookup::Hit(s.val.clone(), s.notes.clone());
+                }
+                Some(SlotState::Done(_)) => return Lookup::Alone,
+                Some(SlotState::Computing) => {
+                    slots = self.ready.wait(slots).unwrap_or_else(|e| e.into_inner());
+                }
+                Some(SlotState::Empty) => {
+                    slots[slot] = SlotState::Computing;
+                    return Lookup::Compute(Claim {
+                        shared: self,
+                        slot,
+                        grid,
+                        filled: false,
+                    });
+                }
+            }
+        }
+    }
+
+    fn settle(&self, slot: usize, state: SlotState) {
+        self.lock()[slot] = state;
+        self.ready.notify_all();
+    }
+}
+
+impl Claim<'_> {
+    /// Keeps `val`, computed with `notes`, for the other queries of the evaluation.
+    pub(crate) fn fill(mut self, val: &Val, notes: &Annotations) {
+        let done = SlotState::Done(Slot {
+            grid: self.grid,
+            val: val.clone(),
+            notes: notes.clone(),
+        });
+        self.shared.settle(self.slot, done);
+        self.filled = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.filled {
+            self.shared.settle(self.slot, SlotState::Empty);
         }
     }
 }
@@ -132,6 +200,12 @@ pub fn share_common(exprs: &mut [Expr], written: &HashSet<String>) -> usize {
         mark(e, &counts, &mut slots);
     }
     slots.len()
+}
+
+/// Whether every selector of `e` names its metric and none of those names is in `written`: what
+/// `e` reads cannot change while a group writes `written`.
+pub fn reads_none_of(e: &Expr, written: &HashSet<String>) -> bool {
+    count(e, written, &mut HashMap::new())
 }
 
 /// A key that tells two subexpressions apart whenever they could differ: the whole AST.
@@ -365,5 +439,42 @@ mod tests {
             panic!()
         };
         assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn a_query_waits_for_the_value_another_is_computing() {
+        let shared = Shared::new(1);
+        let grid = [0, 0, 1, 0, 0];
+        let val = Val::Scalar(vec![42.0]);
+        let Lookup::Compute(claim) = shared.lookup(0, grid) else {
+            panic!("the first query computes");
+        };
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| match shared.lookup(0, grid) {
+                Lookup::Hit(Val::Scalar(v), _) => v,
+                _ => panic!("the second query gets the first one's value"),
+            });
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!waiter.is_finished(), "it waits while the value is computed");
+            claim.fill(&val, &Annotations::default());
+            assert_eq!(waiter.join().unwrap(), vec![42.0]);
+        });
+        // Another grid (a subquery's) computes for itself.
+        assert!(matches!(shared.lookup(0, [0, 0, 2, 0, 0]), Lookup::Alone));
+    }
+
+    #[test]
+    fn a_claim_given_up_lets_the_next_query_compute() {
+        let shared = Shared::new(1);
+        let grid = [0, 0, 1, 0, 0];
+        let Lookup::Compute(claim) = shared.lookup(0, grid) else {
+            panic!("the first query computes");
+        };
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| matches!(shared.lookup(0, grid), Lookup::Compute(_)));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(claim); // the computation failed
+            assert!(waiter.join().unwrap());
+        });
     }
 }

@@ -3,6 +3,9 @@
 //! `ALERTS_FOR_STATE` written, `limit` enforced. Time is a parameter.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use promql_parser::parser::Expr;
 
@@ -58,6 +61,11 @@ pub trait Evaluate: Send + Sync {
         let _ = (planned, shared);
         self.instant(expr, source, at_ms)
     }
+
+    /// Whether several rules' queries may run on this source at once (from several threads).
+    fn concurrent(&self) -> bool {
+        false
+    }
 }
 
 /// The embedded engine over a store.
@@ -89,6 +97,10 @@ impl Evaluate for Local<'_> {
             .map(|r| r.value)
             .map_err(|e| e.to_string())
     }
+
+    fn concurrent(&self) -> bool {
+        true
+    }
 }
 
 /// Why a rule's query result cannot be used.
@@ -115,13 +127,14 @@ fn as_vector(value: Value) -> Result<Vec<InstantSample>, RuleEvalError> {
 /// What every rule of one evaluation shares.
 #[derive(Clone, Copy)]
 struct RuleContext<'a> {
-    source: &'a dyn Evaluate,
     store: &'a Store,
     now: i64,
     at: i64,
     env: &'a TemplateEnv,
-    shared: &'a Shared,
 }
+
+/// The most threads one group evaluation runs its rules' queries on.
+const MAX_QUERY_THREADS: usize = 4;
 
 impl Group {
     /// Evaluates every rule of the group at `now` (Unix milliseconds) in order, against
@@ -162,49 +175,112 @@ impl Group {
         let at = now - i64::try_from(self.query_offset.as_millis()).unwrap_or(i64::MAX);
         out.rule_durations = Vec::with_capacity(self.rules.len());
         let shared = Shared::new(self.shared_slots);
+        let mut answered = if self.independent && source.concurrent() {
+            self.query_all(source, at, &shared)
+        } else {
+            Vec::new()
+        };
         for (i, rule) in self.rules.iter().enumerate() {
             let started = std::time::Instant::now();
+            let (answer, queried) = match answered.get_mut(i).and_then(Option::take) {
+                Some(done) => done,
+                None => (self.query(i, source, at, &shared), Duration::ZERO),
+            };
             let ctx = RuleContext {
-                source,
                 store,
                 now,
                 at,
                 env,
-                shared: &shared,
             };
-            self.evaluate_rule(i, rule, state, &ctx, &mut out, written.as_mut());
-            out.rule_durations.push(started.elapsed());
+            self.evaluate_rule(i, rule, state, &ctx, answer, &mut out, written.as_mut());
+            out.rule_durations.push(queried + started.elapsed());
         }
         out.written = written.unwrap_or_default();
         out
     }
 
+    /// Rule `i`'s query at `at`.
+    fn query(
+        &self,
+        i: usize,
+        source: &dyn Evaluate,
+        at: i64,
+        shared: &Shared,
+    ) -> Result<Value, String> {
+        let (expr, text) = match &self.rules[i] {
+            CompiledRule::Recording(r) => (&r.expr, &r.source),
+            CompiledRule::Alerting(a) => (&a.expr, &a.source),
+        };
+        source.instant_planned(expr, &self.planned[i], text, at, shared)
+    }
+
+    /// Every rule's query, run on up to [`MAX_QUERY_THREADS`] threads at once (the calling one
+    /// among them), with how long each took; empty when one thread is all there is.
+    fn query_all(
+        &self,
+        source: &dyn Evaluate,
+        at: i64,
+        shared: &Shared,
+    ) -> Vec<Option<(Result<Value, String>, Duration)>> {
+        let n = self.rules.len();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |p| p.get())
+            .min(n)
+            .min(MAX_QUERY_THREADS);
+        if threads < 2 {
+            return Vec::new();
+        }
+        let next = AtomicUsize::new(0);
+        let answers: Vec<Mutex<Option<(Result<Value, String>, Duration)>>> =
+            (0..n).map(|_| Mutex::new(None)).collect();
+        let work = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let started = std::time::Instant::now();
+                let answer = self.query(i, source, at, shared);
+                *answers[i].lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((answer, started.elapsed()));
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(work);
+            }
+            work();
+        });
+        answers
+            .into_iter()
+            .map(|a| a.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect()
+    }
+
     /// Evaluates rule `i` into `out` (and `written`, when kept).
+    #[allow(clippy::too_many_arguments)]
     fn evaluate_rule(
         &self,
         i: usize,
         rule: &CompiledRule,
         state: &mut GroupState,
         ctx: &RuleContext<'_>,
+        answer: Result<Value, String>,
         out: &mut GroupEvaluation,
         mut kept: Option<&mut Vec<InstantSample>>,
     ) {
         let RuleContext {
-            source,
             store,
             now,
             at,
             env,
-            shared,
         } = *ctx;
         {
-            let (expr, text, alerts) = match rule {
-                CompiledRule::Recording(r) => (&r.expr, &r.source, None),
-                CompiledRule::Alerting(a) => (&a.expr, &a.source, Some(&mut state.alerts[i])),
+            let alerts = match rule {
+                CompiledRule::Recording(_) => None,
+                CompiledRule::Alerting(_) => Some(&mut state.alerts[i]),
             };
-            let samples = match source
-                .instant_planned(expr, &self.planned[i], text, at, shared)
-                .and_then(|value| as_vector(value).map_err(|e| e.to_string()))
+            let samples = match answer.and_then(|value| as_vector(value).map_err(|e| e.to_string()))
             {
                 Ok(samples) => samples,
                 Err(error) => {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use std::collections::HashSet;
 
-use crate::promql::{Expr, share_common};
+use crate::promql::{Expr, reads_none_of, share_common};
 use crate::template::prometheus::RuleTemplate;
 
 use super::file::{LoadedRules, Rule};
@@ -31,6 +31,9 @@ pub struct Group {
     pub planned: Vec<Expr>,
     /// How many shared subexpressions `planned` marks.
     pub shared_slots: usize,
+    /// No rule reads what the group writes (recording results, `ALERTS`): the rules' queries
+    /// can run at once, before their results are applied in order.
+    pub independent: bool,
 }
 
 /// A recording or alerting rule ready to evaluate.
@@ -98,7 +101,7 @@ pub fn compile(loaded: &LoadedRules, origin: &str, default_interval: Duration) -
                 .iter()
                 .filter_map(|rule| compile_rule(rule, &group.labels))
                 .collect();
-            let (planned, shared_slots) = plan(&rules);
+            let (planned, shared_slots, independent) = plan(&rules);
             Group {
                 file: origin.to_owned(),
                 name: group.name.clone(),
@@ -110,15 +113,17 @@ pub fn compile(loaded: &LoadedRules, origin: &str, default_interval: Duration) -
                 rules,
                 planned,
                 shared_slots,
+                independent,
             }
         })
         .collect()
 }
 
-/// The rules' expressions with their common subexpressions marked, and how many there are.
-/// What the group writes (recording results, `ALERTS`, `ALERTS_FOR_STATE`) changes between
-/// one rule and the next, so nothing that reads it is shared.
-fn plan(rules: &[CompiledRule]) -> (Vec<Expr>, usize) {
+/// The rules' expressions with their common subexpressions marked, how many there are, and
+/// whether no rule reads what the group writes. What the group writes (recording results,
+/// `ALERTS`, `ALERTS_FOR_STATE`) changes between one rule and the next, so nothing that reads
+/// it is shared.
+fn plan(rules: &[CompiledRule]) -> (Vec<Expr>, usize, bool) {
     let mut written: HashSet<String> = ["ALERTS", "ALERTS_FOR_STATE"]
         .into_iter()
         .map(String::from)
@@ -133,8 +138,9 @@ fn plan(rules: &[CompiledRule]) -> (Vec<Expr>, usize) {
             CompiledRule::Alerting(a) => planned.push(a.expr.clone()),
         }
     }
+    let independent = planned.iter().all(|e| reads_none_of(e, &written));
     let slots = share_common(&mut planned, &written);
-    (planned, slots)
+    (planned, slots, independent)
 }
 
 fn compile_rule(
