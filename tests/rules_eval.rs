@@ -197,7 +197,10 @@ groups:
     let loaded = RuleFile::parse(text, "l.yml").unwrap();
     let group = compile(&loaded, "l.yml", Duration::from_secs(15)).remove(0);
     assert!(group.independent, "no rule reads what the group writes");
-    assert!(group.shared_slots >= 2, "the quantiles share their sums and rates");
+    assert!(
+        group.shared_slots >= 2,
+        "the quantiles share their sums and rates"
+    );
     let store = Store::default();
     for (i, venue) in ["a", "b", "c"].iter().enumerate() {
         for (j, le) in ["0.005", "0.01", "0.025", "+Inf"].iter().enumerate() {

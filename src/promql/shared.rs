@@ -455,7 +455,10 @@ mod tests {
                 _ => panic!("the second query gets the first one's value"),
             });
             std::thread::sleep(std::time::Duration::from_millis(20));
-            assert!(!waiter.is_finished(), "it waits while the value is computed");
+            assert!(
+                !waiter.is_finished(),
+                "it waits while the value is computed"
+            );
             claim.fill(&val, &Annotations::default());
             assert_eq!(waiter.join().unwrap(), vec![42.0]);
         });

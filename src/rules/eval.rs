@@ -133,6 +133,9 @@ struct RuleContext<'a> {
     env: &'a TemplateEnv,
 }
 
+/// A rule's query result and how long the query took.
+type Answer = (Result<Value, String>, Duration);
+
 /// The most threads one group evaluation runs its rules' queries on.
 const MAX_QUERY_THREADS: usize = 4;
 
@@ -216,12 +219,7 @@ impl Group {
 
     /// Every rule's query, run on up to [`MAX_QUERY_THREADS`] threads at once (the calling one
     /// among them), with how long each took; empty when one thread is all there is.
-    fn query_all(
-        &self,
-        source: &dyn Evaluate,
-        at: i64,
-        shared: &Shared,
-    ) -> Vec<Option<(Result<Value, String>, Duration)>> {
+    fn query_all(&self, source: &dyn Evaluate, at: i64, shared: &Shared) -> Vec<Option<Answer>> {
         let n = self.rules.len();
         let threads = std::thread::available_parallelism()
             .map_or(1, |p| p.get())
@@ -231,8 +229,7 @@ impl Group {
             return Vec::new();
         }
         let next = AtomicUsize::new(0);
-        let answers: Vec<Mutex<Option<(Result<Value, String>, Duration)>>> =
-            (0..n).map(|_| Mutex::new(None)).collect();
+        let answers: Vec<Mutex<Option<Answer>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let work = || {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
