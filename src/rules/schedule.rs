@@ -900,15 +900,29 @@ pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// Where in its interval a group evaluates: a stable hash (FNV-1a) of its file and name modulo
+/// the interval, the same at every start.
+fn group_offset(group: &Group, interval_ms: i64) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in group.file.bytes().chain([0xff]).chain(group.name.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % interval_ms.max(1) as u64) as i64
+}
+
 async fn run_group(rules: Arc<Rules>, index: usize, mut stopped: watch::Receiver<bool>) {
     let interval = rules.groups[index]
         .group
         .interval
         .max(Duration::from_millis(1));
     let interval_ms = millis(interval);
-    // Aligned to multiples of the interval, as Prometheus spreads nothing for one process.
-    let until_next =
-        |now: i64| Duration::from_millis((interval_ms - now.rem_euclid(interval_ms)) as u64);
+    // Each group at its own phase of the interval, as Prometheus spreads groups (an offset from
+    // a hash of file and name), so that groups of one interval do not all start together.
+    let offset = group_offset(&rules.groups[index].group, interval_ms);
+    let until_next = |now: i64| {
+        Duration::from_millis((interval_ms - (now - offset).rem_euclid(interval_ms)) as u64)
+    };
     let mut next = tokio::time::Instant::now() + until_next(now_ms());
     let mut last_run = tokio::time::Instant::now() - TRIGGER_COALESCE;
     loop {
