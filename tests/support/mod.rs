@@ -1224,3 +1224,13 @@ pub async fn webhook_receiver(port: u16) -> (String, Received) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, received)
 }
+
+/// The next number of a SplitMix64 sequence whose state is `state`: the seeded generator of the
+/// randomised tests, so that a seed printed in a failure reproduces the case.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
