@@ -62,6 +62,7 @@ scrape_configs:
 YML
 prometheus --config.file="$WORK/prometheus.yml" --web.listen-address="127.0.0.1:$PROM_PORT" \
   --storage.tsdb.path="$WORK/prom" >"$WORK/prometheus.log" 2>&1 & PIDS+=($!)
+PROM_PID=$!
 
 cat > "$WORK/tradewatch.yaml" <<YML
 storage: {data_dir: '$WORK/tw'}
@@ -89,8 +90,9 @@ for _ in $(seq "$SAMPLES"); do
   echo "prometheus $p tradewatch $t" | tee -a "$OUT/readings.txt"
   sleep "$INTERVAL"
 done
-rss=$(awk '/VmRSS/ {print $2/1024 " MiB"}' "/proc/$TW_PID/status")
-python3 - "$OUT/readings.txt" "$rss" <<'PY'
+rss=$(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$TW_PID/status")
+prom_rss=$(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$PROM_PID/status")
+python3 - "$OUT/readings.txt" "$rss" "$prom_rss" <<'PY'
 import statistics, sys
 p, t = [], []
 for line in open(sys.argv[1]):
@@ -98,5 +100,6 @@ for line in open(sys.argv[1]):
     p.append(float(f[1])); t.append(float(f[5]))
 mp, mt = statistics.median(p), statistics.median(t)
 print(f"median sum of group evaluation times: prometheus {mp:.1f} ms, tradewatch {mt:.1f} ms; "
-      f"tradewatch {mp / mt:.1f}x faster; tradewatch RSS {sys.argv[2]}")
+      f"tradewatch {mp / mt:.1f}x faster; resident memory: tradewatch {sys.argv[2]}, "
+      f"prometheus {sys.argv[3]}")
 PY
