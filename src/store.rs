@@ -24,7 +24,8 @@ mod index;
 pub mod matcher;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -173,6 +174,10 @@ struct MemSeries {
     last_value: f64,
     /// The time of the newest staleness marker and of the newest drop, as [`SeriesFacts`].
     facts: SeriesFacts,
+    /// The times of the oldest and newest live samples (when there are any), kept beside the
+    /// series so that a selection reads only the samples its window holds.
+    first_t: i64,
+    last_t: i64,
 }
 
 impl MemSeries {
@@ -197,18 +202,87 @@ impl MemSeries {
                 samples.reserve_exact(live / 4 + 4);
             }
         }
+        if self.start == samples.len() {
+            self.first_t = sample.t;
+        }
+        self.last_t = sample.t;
         samples.push(sample);
+    }
+
+    /// The live samples from `start_ms` to `end_ms` (both included).
+    fn window(&self, start_ms: i64, end_ms: i64) -> &[Sample] {
+        let live = self.live();
+        if live.is_empty() || start_ms > end_ms || start_ms > self.last_t || end_ms < self.first_t {
+            return &[];
+        }
+        // Rule windows usually cover a series' oldest or newest sample: no search then.
+        let from = if start_ms <= self.first_t {
+            0
+        } else {
+            first_at_or_after(live, self.first_t, self.last_t, start_ms)
+        };
+        let to = if end_ms >= self.last_t {
+            live.len()
+        } else {
+            first_at_or_after(live, self.first_t, self.last_t, end_ms + 1)
+        };
+        &live[from..to]
     }
 
     /// Drops the samples older than `min_t`.
     fn trim(&mut self, min_t: i64) {
         let dead = self.live().partition_point(|s| s.t < min_t);
         self.start += dead;
+        if let Some(first) = self.live().first() {
+            self.first_t = first.t;
+        }
         if self.start > 64 && self.start * 2 > self.samples.len() {
             self.samples.drain(..self.start);
             self.start = 0;
         }
     }
+}
+
+/// The index of the first of `live` (times strictly increasing, from `first_t` to `last_t`,
+/// `first_t < t <= last_t`) at or after `t`. Scraped samples are about evenly spaced, so the
+/// index is guessed from the times and then bracketed by doubling steps from the guess: one or
+/// two reads near the answer instead of a binary search's reads across the whole buffer.
+fn first_at_or_after(live: &[Sample], first_t: i64, last_t: i64, t: i64) -> usize {
+    let n = live.len();
+    debug_assert!(n > 0 && first_t < t && t <= last_t);
+    let span = (last_t - first_t) as u128;
+    let guess = ((t - first_t) as u128 * (n - 1) as u128 / span) as usize;
+    let (mut lo, mut hi);
+    if live[guess].t < t {
+        // The answer is after the guess (and at most the last index, whose time is >= t).
+        lo = guess + 1;
+        hi = n - 1;
+        let mut step = 1;
+        while guess + step < n - 1 {
+            let probe = guess + step;
+            if live[probe].t >= t {
+                hi = probe;
+                break;
+            }
+            lo = probe + 1;
+            step *= 2;
+        }
+    } else {
+        // The answer is the guess or before it (index 0's time is < t).
+        lo = 1;
+        hi = guess;
+        let mut step = 1;
+        while step < guess {
+            let probe = guess - step;
+            if live[probe].t < t {
+                lo = probe + 1;
+                break;
+            }
+            hi = probe;
+            step *= 2;
+        }
+    }
+    lo + live[lo..hi].partition_point(|x| x.t < t)
 }
 
 #[derive(Debug, Default)]
@@ -218,6 +292,18 @@ struct Inner {
     ids: HashMap<Labels, u32, FxBuildHasher>,
     postings: Postings,
     live: usize,
+    /// One copy of every label name and value of the series held, which their label sets
+    /// share: less memory, and the strings a query compares stay in the CPU's caches.
+    strings: HashSet<Arc<str>, FxBuildHasher>,
+}
+
+/// The store's copy of `s`, added when it has none.
+fn intern(strings: &mut HashSet<Arc<str>, FxBuildHasher>, s: &Arc<str>) -> Arc<str> {
+    if let Some(shared) = strings.get(&**s) {
+        return shared.clone();
+    }
+    strings.insert(s.clone());
+    s.clone()
 }
 
 /// Counts describing what the store holds.
@@ -248,16 +334,28 @@ impl Store {
     /// Appends one sample. A sample older than the series' newest is refused as Prometheus
     /// refuses it; the same timestamp again is accepted silently when the value is identical and
     /// refused otherwise. Append [`stale_nan`] to mark a series stale.
-    pub fn append(&self, labels: &Labels, t_ms: i64, value: f64) -> Result<(), AppendError> {
+    ///
+    /// When the append creates the series, the answer is the label set the store keeps for it:
+    /// equal to `labels`, its strings shared with the other series. A caller that keeps label
+    /// sets across appends (the scrape loop) keeps that one instead of its own.
+    pub fn append(
+        &self,
+        labels: &Labels,
+        t_ms: i64,
+        value: f64,
+    ) -> Result<Option<Labels>, AppendError> {
         if labels.is_empty() {
             return Err(AppendError::EmptyLabels);
         }
         let retention = self.options.retention_ms;
         let mut inner = self.inner.write();
+        let mut created = None;
         let id = match inner.ids.get(labels) {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(inner.series.len()).expect("fewer than 2^32 series");
+                let labels = labels.with_shared_strings(|s| intern(&mut inner.strings, s));
+                created = Some(labels.clone());
                 inner.series.push(Some(MemSeries {
                     labels: labels.clone(),
                     samples: Vec::new(),
@@ -267,9 +365,11 @@ impl Store {
                         stale_until_ms: i64::MIN,
                         drop_until_ms: i64::MIN,
                     },
+                    first_t: 0,
+                    last_t: 0,
                 }));
-                inner.ids.insert(labels.clone(), id);
-                inner.postings.add(id, labels);
+                inner.postings.add(id, &labels);
+                inner.ids.insert(labels, id);
                 inner.live += 1;
                 id
             }
@@ -287,7 +387,7 @@ impl Store {
             }
             if t_ms == last.t {
                 if last.f.to_bits() == value.to_bits() {
-                    return Ok(());
+                    return Ok(created);
                 }
                 return Err(AppendError::Duplicate {
                     labels: labels.clone(),
@@ -305,6 +405,20 @@ impl Store {
             series.last_value = value;
         }
         series.trim(t_ms.saturating_sub(retention));
+        Ok(created)
+    }
+
+    /// [`Store::append`], and when that creates the series, `labels` becomes the store's copy
+    /// (for callers that keep label sets across appends: their strings are then shared).
+    pub fn append_keeping(
+        &self,
+        labels: &mut Labels,
+        t_ms: i64,
+        value: f64,
+    ) -> Result<(), AppendError> {
+        if let Some(shared) = self.append(labels, t_ms, value)? {
+            *labels = shared;
+        }
         Ok(())
     }
 
@@ -328,9 +442,15 @@ impl Store {
         }
         if removed {
             let Inner {
-                series, postings, ..
+                series,
+                postings,
+                strings,
+                ..
             } = &mut *inner;
             postings.retain(|id| series[id as usize].is_some());
+            // What no series and no index entry holds any more (a caller's label set may still
+            // hold a string; the next collection after it lets go frees it).
+            strings.retain(|s| Arc::strong_count(s) > 1);
         }
     }
 
@@ -457,23 +577,9 @@ impl Queryable for Store {
             let Some(s) = inner.series[id as usize].as_ref() else {
                 continue;
             };
-            let live = s.live();
-            let (Some(first), Some(last)) = (live.first(), live.last()) else {
-                continue;
-            };
-            // Rule windows usually cover a series' oldest or newest sample: no search then.
-            let from = if first.t >= start_ms {
-                0
-            } else {
-                live.partition_point(|x| x.t < start_ms)
-            };
-            let to = if last.t <= end_ms {
-                live.len()
-            } else {
-                live.partition_point(|x| x.t <= end_ms)
-            };
-            if from < to {
-                visit(&s.labels, &live[from..to], s.facts);
+            let window = s.window(start_ms, end_ms);
+            if !window.is_empty() {
+                visit(&s.labels, window, s.facts);
             }
         }
         Ok(())
@@ -648,6 +754,96 @@ mod tests {
         assert_eq!(facts(&store).drop_until_ms, 5);
         assert!(!facts(&store).may_drop_after(5));
         assert!(facts(&store).may_drop_after(4));
+    }
+
+    #[test]
+    fn series_share_their_strings_until_collected() {
+        let s = Store::new(StoreOptions::default());
+        let mut a = l(&[("__name__", "m"), ("venue", "cme"), ("le", "1")]);
+        let b = l(&[("__name__", "m"), ("venue", "cme"), ("le", "2")]);
+        let kept = a.clone();
+        s.append_keeping(&mut a, 1, 1.0).unwrap();
+        // The first series is stored with the caller's strings, so the caller's set is kept.
+        assert!(Labels::ptr_eq(&a, &kept));
+        let stored_b = s.append(&b, 1, 2.0).unwrap().expect("a new series");
+        assert_eq!(stored_b, b);
+        assert!(!Labels::ptr_eq(&stored_b, &b));
+        let shared = |x: &Labels, y: &Labels, i: usize| {
+            let (x, y) = (x.iter().nth(i).unwrap(), y.iter().nth(i).unwrap());
+            (
+                Arc::ptr_eq(&x.name, &y.name),
+                Arc::ptr_eq(&x.value, &y.value),
+            )
+        };
+        // `__name__`, `le`, `venue` in name order: names shared, and values where equal.
+        assert_eq!(shared(&a, &stored_b, 0), (true, true));
+        assert_eq!(shared(&a, &stored_b, 1), (true, false));
+        assert_eq!(shared(&a, &stored_b, 2), (true, true));
+        // Appending to an existing series creates nothing.
+        assert_eq!(s.append(&b, 2, 2.0).unwrap(), None);
+        let mut seen = Vec::new();
+        s.select(&[Matcher::equal("le", "2")], 0, 10, &mut |labels, _| {
+            seen.push(labels.clone())
+        })
+        .unwrap();
+        assert!(Labels::ptr_eq(&seen[0], &stored_b));
+        // Once both series are gone and nobody else holds them, so are their strings.
+        drop((a, kept, stored_b, seen, b));
+        s.truncate_before(100);
+        assert!(s.inner.read().strings.is_empty());
+        s.append(&l(&[("__name__", "m"), ("le", "2")]), 200, 1.0)
+            .unwrap();
+        assert_eq!(s.inner.read().strings.len(), 4);
+    }
+
+    #[test]
+    fn windows_are_the_samples_in_range() {
+        // Even, jittered, bursty and gapped spacing, windows anywhere (outside too).
+        let mut seed = 7u64;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for case in 0..400 {
+            let mut series = MemSeries {
+                labels: Labels::empty(),
+                samples: Vec::new(),
+                start: 0,
+                last_value: f64::NAN,
+                facts: SeriesFacts::UNKNOWN,
+                first_t: 0,
+                last_t: 0,
+            };
+            let len = 1 + next(80);
+            let mut t = next(1_000) as i64 - 500;
+            for i in 0..len {
+                series.push(Sample { t, f: i as f64 });
+                t += match case % 4 {
+                    0 => 15_000,
+                    1 => 14_000 + next(2_000) as i64,
+                    2 => 1 + next(3) as i64 * 10_000,
+                    _ => 1 + next(60_000) as i64,
+                };
+            }
+            if case % 3 == 0 {
+                series.trim(series.samples[next(len) as usize].t);
+            }
+            let (lo, hi) = (series.samples[0].t - 20_000, t + 20_000);
+            for _ in 0..50 {
+                let a = lo + next((hi - lo) as u64) as i64;
+                let b = a + next(200_000) as i64 - 1_000;
+                let want: Vec<Sample> = series
+                    .live()
+                    .iter()
+                    .copied()
+                    .filter(|s| s.t >= a && s.t <= b)
+                    .collect();
+                assert_eq!(series.window(a, b), &want[..], "case {case}, {a}..={b}");
+            }
+            assert_eq!(series.window(i64::MIN, i64::MAX), series.live());
+        }
     }
 
     #[test]

@@ -40,24 +40,9 @@ impl Hasher for FxHasher {
         for c in &mut chunks {
             self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
         }
-        let mut rest = chunks.remainder();
+        let rest = chunks.remainder();
         if !rest.is_empty() {
-            // The remainder as a zero-padded little-endian word, read without a `memcpy` call.
-            let (mut word, mut shift) = (0u64, 0);
-            if let Some((four, tail)) = rest.split_first_chunk::<4>() {
-                word = u64::from(u32::from_le_bytes(*four));
-                shift = 32;
-                rest = tail;
-            }
-            if let Some((two, tail)) = rest.split_first_chunk::<2>() {
-                word |= u64::from(u16::from_le_bytes(*two)) << shift;
-                shift += 16;
-                rest = tail;
-            }
-            if let Some(&b) = rest.first() {
-                word |= u64::from(b) << shift;
-            }
-            self.add(word);
+            self.add(head_word(rest));
         }
     }
 
@@ -83,13 +68,56 @@ pub trait NameFilter {
 
 impl<T: AsRef<str>> NameFilter for [T] {
     fn contains(&self, name: &str) -> bool {
-        self.iter().any(|n| n.as_ref() == name)
+        self.iter().any(|n| same_name(n.as_ref(), name))
     }
 }
 
 impl<T: AsRef<str>, const N: usize> NameFilter for [T; N] {
     fn contains(&self, name: &str) -> bool {
-        self.iter().any(|n| n.as_ref() == name)
+        self.iter().any(|n| same_name(n.as_ref(), name))
+    }
+}
+
+/// The first `min(len, 8)` bytes of `b` as a zero-padded little-endian word, read without a
+/// `memcpy` call.
+#[inline]
+fn head_word(b: &[u8]) -> u64 {
+    if let Some(eight) = b.first_chunk::<8>() {
+        return u64::from_le_bytes(*eight);
+    }
+    let (mut word, mut shift, mut rest) = (0u64, 0, b);
+    if let Some((four, tail)) = rest.split_first_chunk::<4>() {
+        word = u64::from(u32::from_le_bytes(*four));
+        shift = 32;
+        rest = tail;
+    }
+    if let Some((two, tail)) = rest.split_first_chunk::<2>() {
+        word |= u64::from(u16::from_le_bytes(*two)) << shift;
+        shift += 16;
+        rest = tail;
+    }
+    if let Some(&b) = rest.first() {
+        word |= u64::from(b) << shift;
+    }
+    word
+}
+
+/// Whether two label names are equal: names are short, so up to 16 bytes are compared as two
+/// words inline rather than through a `memcmp` call.
+#[inline]
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..=8 => head_word(a) == head_word(b),
+        9..=16 => {
+            // The first eight bytes and the last eight (overlapping when shorter than 16).
+            let tail = a.len() - 8;
+            head_word(a) == head_word(b) && head_word(&a[tail..]) == head_word(&b[tail..])
+        }
+        _ => a == b,
     }
 }
 
@@ -144,12 +172,23 @@ impl NameSet {
     }
 }
 
+impl NameSet {
+    /// Where `name` is in the set (the order given), if it is.
+    #[inline]
+    pub fn position(&self, name: &str) -> Option<usize> {
+        if self.lengths & Self::bit(name.len()) == 0
+            || (!name.is_empty() && self.firsts & Self::first_bit(name) == 0)
+        {
+            return None;
+        }
+        self.names.iter().position(|n| same_name(n, name))
+    }
+}
+
 impl NameFilter for NameSet {
     #[inline]
     fn contains(&self, name: &str) -> bool {
-        self.lengths & Self::bit(name.len()) != 0
-            && (name.is_empty() || self.firsts & Self::first_bit(name) != 0)
-            && self.names.iter().any(|n| n == name)
+        self.position(name).is_some()
     }
 }
 
@@ -257,6 +296,35 @@ impl Labels {
         )
     }
 
+    /// The same set with every name and value replaced by `share(string)`, an equal string
+    /// (an interned copy, say); the set itself when every string comes back as it was.
+    pub fn with_shared_strings(&self, mut share: impl FnMut(&Arc<str>) -> Arc<str>) -> Labels {
+        let mut changed = false;
+        let shared: Vec<Label> = self
+            .0
+            .iter()
+            .map(|l| {
+                let (name, value) = (share(&l.name), share(&l.value));
+                debug_assert!(
+                    name == l.name && value == l.value,
+                    "shared strings are equal"
+                );
+                changed |= !Arc::ptr_eq(&name, &l.name) || !Arc::ptr_eq(&value, &l.value);
+                Label { name, value }
+            })
+            .collect();
+        if changed {
+            Labels(shared.into())
+        } else {
+            self.clone()
+        }
+    }
+
+    /// Whether both sets are the same allocation (so equal without comparing).
+    pub fn ptr_eq(a: &Labels, b: &Labels) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
     /// A builder starting from this set.
     pub fn builder(&self) -> LabelsBuilder {
         LabelsBuilder {
@@ -293,13 +361,13 @@ impl Labels {
         h.finish()
     }
 
-    /// A 64-bit hash of the labels named in `names` only (absent ones count as empty).
-    pub fn hash_for(&self, names: &(impl NameFilter + ?Sized)) -> u64 {
+    /// A 64-bit hash of the labels named in `names` only (absent ones count as empty). A name
+    /// is hashed as its place in `names`, so hashes compare only for the same `names`.
+    pub fn hash_for(&self, names: &NameSet) -> u64 {
         let mut h = FxHasher::default();
         for l in self.0.iter() {
-            if names.contains(&l.name) {
-                h.write(l.name.as_bytes());
-                h.write_u8(0xff);
+            if let Some(i) = names.position(&l.name) {
+                h.add(i as u64);
                 h.write(l.value.as_bytes());
                 h.write_u8(0xff);
             }
@@ -325,7 +393,7 @@ impl Labels {
     pub fn hash_without(&self, names: &(impl NameFilter + ?Sized)) -> u64 {
         let mut h = FxHasher::default();
         for l in self.0.iter() {
-            if &*l.name != METRIC_NAME && !names.contains(&l.name) {
+            if !same_name(&l.name, METRIC_NAME) && !names.contains(&l.name) {
                 h.write(l.name.as_bytes());
                 h.write_u8(0xff);
                 h.write(l.value.as_bytes());
@@ -482,12 +550,58 @@ mod tests {
     fn signatures() {
         let a = Labels::from_pairs([("__name__", "a"), ("job", "x"), ("i", "1")]);
         let b = Labels::from_pairs([("__name__", "b"), ("job", "x"), ("i", "2")]);
-        assert_eq!(a.hash_for(&["job"]), b.hash_for(&["job"]));
-        assert_ne!(a.hash_for(&["i"]), b.hash_for(&["i"]));
+        let set = |names: &[&str]| NameSet::new(names.iter().map(|n| n.to_string()).collect());
+        assert_eq!(a.hash_for(&set(&["job"])), b.hash_for(&set(&["job"])));
+        assert_ne!(a.hash_for(&set(&["i"])), b.hash_for(&set(&["i"])));
+        // The same value under another name of the set is another group.
+        let le = Labels::from_pairs([("le", "1"), ("x", "0")]);
+        let venue = Labels::from_pairs([("venue", "1"), ("x", "0")]);
+        let both = set(&["le", "venue"]);
+        assert_ne!(le.hash_for(&both), venue.hash_for(&both));
+        assert_eq!(
+            Labels::from_pairs([("le", "1"), ("venue", "2"), ("a", "3")]).hash_for(&both),
+            Labels::from_pairs([("venue", "2"), ("le", "1")]).hash_for(&both)
+        );
         assert_eq!(a.hash_without(&["i"]), b.hash_without(&["i"]));
         assert_eq!(a.without_metric_name().metric_name(), None);
         assert_eq!(a.keep(&["job"]).len(), 1);
         assert_eq!(a.drop_names(&["job"]).len(), 2);
+    }
+
+    #[test]
+    fn names_compare_as_strings() {
+        let names = [
+            "",
+            "a",
+            "b",
+            "le",
+            "el",
+            "job",
+            "venue",
+            "venux",
+            "strategy",
+            "strategz",
+            "instance",
+            "instancf",
+            "__name__",
+            "a_longer_name",
+            "a_longer_namf",
+            "b_longer_name",
+            "exactly_sixteen_",
+            "exactly_sixteen-",
+            "a_name_of_twenty_one",
+            "a_name_of_twenty_onf",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(same_name(a, b), a == b, "{a:?} vs {b:?}");
+            }
+        }
+        let set = NameSet::new(vec!["venue".into(), "le".into()]);
+        assert_eq!(set.position("le"), Some(1));
+        assert_eq!(set.position("venue"), Some(0));
+        assert_eq!(set.position("venux"), None);
+        assert_eq!(set.position(""), None);
     }
 
     #[test]

@@ -199,17 +199,18 @@ impl LocalSource {
                     }
                     match kind {
                         MetricType::Counter | MetricType::Gauge => {
-                            let _ = store.append(&known.labels[0], now, series.value());
+                            let _ = store.append_keeping(&mut known.labels[0], now, series.value());
                         }
                         MetricType::Histogram => {
                             let sum = series.histogram_into(&mut counts);
                             let n = counts.len();
-                            for (labels, count) in known.labels[..n].iter().zip(&counts) {
-                                let _ = store.append(labels, now, *count as f64);
+                            for (labels, count) in known.labels[..n].iter_mut().zip(&counts) {
+                                let _ = store.append_keeping(labels, now, *count as f64);
                             }
-                            let _ = store.append(&known.labels[n], now, sum);
+                            let _ = store.append_keeping(&mut known.labels[n], now, sum);
                             let total = counts.last().copied().unwrap_or(0);
-                            let _ = store.append(&known.labels[n + 1], now, total as f64);
+                            let _ =
+                                store.append_keeping(&mut known.labels[n + 1], now, total as f64);
                             for l in &known.labels {
                                 changed.insert(l.metric_name().unwrap_or("").to_owned());
                             }

@@ -665,7 +665,7 @@ fn record(
                     continue;
                 }
                 if store
-                    .append(&entry.labels, s.t.unwrap_or(now_ms), s.v)
+                    .append_keeping(&mut entry.labels, s.t.unwrap_or(now_ms), s.v)
                     .is_err()
                 {
                     report.refused += 1;
