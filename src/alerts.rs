@@ -40,6 +40,17 @@ impl Fingerprint {
     pub fn of_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Fingerprint {
         let mut sorted: Vec<(&str, &str)> = pairs.into_iter().collect();
         sorted.sort_unstable();
+        Fingerprint::of_sorted(sorted)
+    }
+
+    /// The fingerprint of a label set.
+    pub fn of(labels: &Labels) -> Fingerprint {
+        // A label set is already in name order: no copy to sort.
+        Fingerprint::of_sorted(labels.iter().map(|l| (&*l.name, &*l.value)))
+    }
+
+    /// FNV-1a over `name, 0xff, value, 0xff` of pairs in name order.
+    fn of_sorted<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Fingerprint {
         let mut hash = FNV_OFFSET;
         let mut add = |bytes: &[u8]| {
             for &b in bytes {
@@ -47,18 +58,13 @@ impl Fingerprint {
                 hash = hash.wrapping_mul(FNV_PRIME);
             }
         };
-        for (name, value) in sorted {
+        for (name, value) in pairs {
             add(name.as_bytes());
             add(&[SEPARATOR]);
             add(value.as_bytes());
             add(&[SEPARATOR]);
         }
         Fingerprint(hash)
-    }
-
-    /// The fingerprint of a label set.
-    pub fn of(labels: &Labels) -> Fingerprint {
-        Fingerprint::of_pairs(labels.iter().map(|l| (&*l.name, &*l.value)))
     }
 }
 

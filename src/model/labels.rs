@@ -204,18 +204,52 @@ pub struct Label {
     pub value: Arc<str>,
 }
 
-/// A sorted, immutable label set. Cloning is one reference-count increment.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Labels(Arc<[Label]>);
+/// A sorted, immutable label set. Cloning is one reference-count increment; the set's hash is
+/// computed once, when it is built, so maps keyed by label sets (the store's series, the
+/// series a rule wrote) do not read the strings again.
+#[derive(Clone)]
+pub struct Labels {
+    set: Arc<[Label]>,
+    /// [`content_hash`] of `set`.
+    hash: u64,
+}
+
+/// A 64-bit hash of the labels' names and values.
+fn content_hash(set: &[Label]) -> u64 {
+    let mut h = FxHasher::default();
+    for l in set {
+        h.write(l.name.as_bytes());
+        h.write_u8(0xff);
+        h.write(l.value.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        self.hash == other.hash && (Arc::ptr_eq(&self.set, &other.set) || self.set == other.set)
+    }
+}
+
+impl Eq for Labels {}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    /// By the labels in name order, as Prometheus sorts label sets.
+    fn cmp(&self, other: &Labels) -> std::cmp::Ordering {
+        self.set.cmp(&other.set)
+    }
+}
 
 impl Hash for Labels {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for l in self.0.iter() {
-            state.write(l.name.as_bytes());
-            state.write_u8(0xff);
-            state.write(l.value.as_bytes());
-            state.write_u8(0xff);
-        }
+        state.write_u64(self.hash);
     }
 }
 
@@ -226,9 +260,14 @@ impl Default for Labels {
 }
 
 impl Labels {
+    fn new(set: Arc<[Label]>) -> Labels {
+        let hash = content_hash(&set);
+        Labels { set, hash }
+    }
+
     /// The empty label set.
     pub fn empty() -> Self {
-        Labels(Arc::from(Vec::new()))
+        Labels::new(Arc::from(Vec::new()))
     }
 
     /// Builds a label set from pairs in any order; empty values are dropped and, when a name
@@ -245,25 +284,25 @@ impl Labels {
 
     /// The labels in name order.
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
-        self.0.iter()
+        self.set.iter()
     }
 
     /// How many labels there are.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.set.len()
     }
 
     /// Whether there is no label.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.set.is_empty()
     }
 
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.set
             .binary_search_by(|l| (*l.name).cmp(name))
             .ok()
-            .map(|i| &*self.0[i].value)
+            .map(|i| &*self.set[i].value)
     }
 
     /// The value of `name`, or `""` when absent (Prometheus's reading of a missing label).
@@ -274,7 +313,7 @@ impl Labels {
     /// The metric name (`__name__`), if present.
     pub fn metric_name(&self) -> Option<&str> {
         // Sorted, `__name__` is first unless a name starting with a capital letter precedes it.
-        match self.0.first() {
+        match self.set.first() {
             Some(l) if &*l.name == METRIC_NAME => Some(&l.value),
             Some(l) if *l.name > *METRIC_NAME => None,
             Some(_) => self.get(METRIC_NAME),
@@ -287,8 +326,8 @@ impl Labels {
         if self.metric_name().is_none() {
             return self.clone();
         }
-        Labels(
-            self.0
+        Labels::new(
+            self.set
                 .iter()
                 .filter(|l| &*l.name != METRIC_NAME)
                 .cloned()
@@ -301,7 +340,7 @@ impl Labels {
     pub fn with_shared_strings(&self, mut share: impl FnMut(&Arc<str>) -> Arc<str>) -> Labels {
         let mut changed = false;
         let shared: Vec<Label> = self
-            .0
+            .set
             .iter()
             .map(|l| {
                 let (name, value) = (share(&l.name), share(&l.value));
@@ -314,7 +353,11 @@ impl Labels {
             })
             .collect();
         if changed {
-            Labels(shared.into())
+            // The same names and values: the same hash.
+            Labels {
+                set: shared.into(),
+                hash: self.hash,
+            }
         } else {
             self.clone()
         }
@@ -322,20 +365,21 @@ impl Labels {
 
     /// Whether both sets are the same allocation (so equal without comparing).
     pub fn ptr_eq(a: &Labels, b: &Labels) -> bool {
-        Arc::ptr_eq(&a.0, &b.0)
+        Arc::ptr_eq(&a.set, &b.set)
     }
 
     /// A builder starting from this set.
     pub fn builder(&self) -> LabelsBuilder {
-        LabelsBuilder {
-            labels: self.0.to_vec(),
-        }
+        // Room for the few labels builders usually add (alert and rule labels).
+        let mut labels = Vec::with_capacity(self.set.len() + 4);
+        labels.extend_from_slice(&self.set);
+        LabelsBuilder { labels }
     }
 
     /// Only the labels whose names are in `names`.
     pub fn keep(&self, names: &(impl NameFilter + ?Sized)) -> Labels {
-        Labels(
-            self.0
+        Labels::new(
+            self.set
                 .iter()
                 .filter(|l| names.contains(&l.name))
                 .cloned()
@@ -345,8 +389,8 @@ impl Labels {
 
     /// The labels whose names are not in `names`.
     pub fn drop_names(&self, names: &(impl NameFilter + ?Sized)) -> Labels {
-        Labels(
-            self.0
+        Labels::new(
+            self.set
                 .iter()
                 .filter(|l| !names.contains(&l.name))
                 .cloned()
@@ -356,16 +400,14 @@ impl Labels {
 
     /// A 64-bit hash of the whole set.
     pub fn hash64(&self) -> u64 {
-        let mut h = FxHasher::default();
-        self.hash(&mut h);
-        h.finish()
+        self.hash
     }
 
     /// A 64-bit hash of the labels named in `names` only (absent ones count as empty). A name
     /// is hashed as its place in `names`, so hashes compare only for the same `names`.
     pub fn hash_for(&self, names: &NameSet) -> u64 {
         let mut h = FxHasher::default();
-        for l in self.0.iter() {
+        for l in self.set.iter() {
             if let Some(i) = names.position(&l.name) {
                 h.add(i as u64);
                 h.write(l.value.as_bytes());
@@ -378,7 +420,7 @@ impl Labels {
     /// A 64-bit hash of the labels not named in `names` (`__name__` included unless named).
     pub fn hash_excluding(&self, names: &(impl NameFilter + ?Sized)) -> u64 {
         let mut h = FxHasher::default();
-        for l in self.0.iter() {
+        for l in self.set.iter() {
             if !names.contains(&l.name) {
                 h.write(l.name.as_bytes());
                 h.write_u8(0xff);
@@ -392,7 +434,7 @@ impl Labels {
     /// A 64-bit hash of the labels not named in `names`, always leaving out `__name__`.
     pub fn hash_without(&self, names: &(impl NameFilter + ?Sized)) -> u64 {
         let mut h = FxHasher::default();
-        for l in self.0.iter() {
+        for l in self.set.iter() {
             if !same_name(&l.name, METRIC_NAME) && !names.contains(&l.name) {
                 h.write(l.name.as_bytes());
                 h.write_u8(0xff);
@@ -408,7 +450,7 @@ impl<'a> IntoIterator for &'a Labels {
     type Item = &'a Label;
     type IntoIter = std::slice::Iter<'a, Label>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.set.iter()
     }
 }
 
@@ -433,7 +475,7 @@ impl fmt::Display for Labels {
     /// Prometheus's `Labels.String()`: `{__name__="up", job="api"}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
-        for (i, l) in self.0.iter().enumerate() {
+        for (i, l) in self.set.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -510,7 +552,7 @@ impl LabelsBuilder {
 
     /// The finished label set.
     pub fn build(&self) -> Labels {
-        Labels(self.labels.iter().cloned().collect())
+        Labels::new(self.labels.iter().cloned().collect())
     }
 }
 

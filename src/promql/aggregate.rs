@@ -128,8 +128,8 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, a: &AggregateExpr) -> Result<Va
         without,
         names: NameSet::new(names),
     };
-    let input = ev.eval_vector(&a.expr)?;
-    let steps = ev.split_steps(input);
+    let input = ev.eval_vector_in(&a.expr)?;
+    let steps = ev.split_steps_in(input);
     let mut out = Vec::with_capacity(steps.len());
     for (i, vec) in steps.into_iter().enumerate() {
         ev.deadline.step(vec.len())?;
@@ -148,7 +148,7 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, a: &AggregateExpr) -> Result<Va
             _ => aggregate(ev, op, vec, &grouping, param),
         });
     }
-    Ok(Val::Vector(ev.join_steps(out)?))
+    Ok(Val::Vector(ev.join_distinct_steps(out)?))
 }
 
 fn aggregate(

@@ -6,6 +6,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use promql_parser::label::MatchOp;
@@ -52,6 +53,13 @@ pub(crate) struct VSample {
     pub labels: Labels,
     pub f: f64,
     pub drop_name: bool,
+}
+
+/// An instant vector a reader only looks at: its own, or one the group's queries share.
+pub(crate) enum VectorIn {
+    Owned(Vec<StepSeries>),
+    /// A [`Val::Vector`] kept for the other queries of a group evaluation.
+    Shared(Arc<Val>),
 }
 
 /// A range vector: series with raw samples, and per step the end of its window `(end - range, end]`.
@@ -530,8 +538,13 @@ impl<'a> Evaluator<'a> {
     /// A subexpression several rules of the group share: computed once per group evaluation
     /// on a grid, copied after that, with the warnings and infos of its computation repeated.
     fn eval_shared(&self, s: &SharedExpr) -> Result<Val, PromqlError> {
+        Ok(Arc::unwrap_or_clone(self.eval_shared_value(s)?))
+    }
+
+    /// [`Evaluator::eval_shared`], the value as the group's queries share it.
+    fn eval_shared_value(&self, s: &SharedExpr) -> Result<Arc<Val>, PromqlError> {
         let Some(shared) = self.shared else {
-            return self.eval(s.expr());
+            return self.eval(s.expr()).map(Arc::new);
         };
         let grid: Grid = [
             self.start,
@@ -545,17 +558,37 @@ impl<'a> Evaluator<'a> {
                 self.notes.borrow_mut().merge(notes);
                 return Ok(val);
             }
-            Lookup::Alone => return self.eval(s.expr()),
+            Lookup::Alone => return self.eval(s.expr()).map(Arc::new),
             Lookup::Compute(claim) => claim,
         };
         let outer = self.notes.replace(Annotations::default());
-        let result = self.eval(s.expr());
+        let result = self.eval(s.expr()).map(Arc::new);
         let produced = self.notes.replace(outer);
         if let Ok(val) = &result {
             claim.fill(val, &produced);
         }
         self.notes.borrow_mut().merge(produced);
         result
+    }
+
+    /// Evaluates an expression that must yield an instant vector, for a reader that needs only
+    /// to look at it: a subexpression the group shares is read where it is kept, not copied.
+    pub fn eval_vector_in(&self, e: &Expr) -> Result<VectorIn, PromqlError> {
+        let shared = match e {
+            Expr::Extension(ext) => ext.expr.as_any().downcast_ref::<SharedExpr>(),
+            _ => None,
+        };
+        let Some(s) = shared else {
+            return self.eval_vector(e).map(VectorIn::Owned);
+        };
+        let val = self.eval_shared_value(s)?;
+        match &*val {
+            Val::Vector(_) => Ok(VectorIn::Shared(val)),
+            other => err(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            )),
+        }
     }
 
     /// Evaluates an expression that must yield an instant vector.
@@ -586,24 +619,48 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Splits series on the grid into one vector per step.
+    pub fn split_steps_in(&self, input: VectorIn) -> Vec<Vec<VSample>> {
+        match input {
+            VectorIn::Owned(series) => self.split_steps(series),
+            VectorIn::Shared(val) => {
+                let Val::Vector(series) = &*val else {
+                    unreachable!("a shared vector holds a vector")
+                };
+                self.split(series.iter(), |s| s.labels.clone())
+            }
+        }
+    }
+
     pub fn split_steps(&self, series: Vec<StepSeries>) -> Vec<Vec<VSample>> {
+        // One element per series of an instant query: its labels are moved rather than shared.
+        self.split(series.into_iter(), |s| s.labels)
+    }
+
+    /// One vector per step from `series`, each element's labels taken by `labels`.
+    fn split<S: std::borrow::Borrow<StepSeries>>(
+        &self,
+        series: impl ExactSizeIterator<Item = S>,
+        labels: impl Fn(S) -> Labels,
+    ) -> Vec<Vec<VSample>> {
         let n = self.n_steps();
         if n == 1 {
-            // An instant query: one element per series, its labels moved rather than shared.
             let mut step = Vec::with_capacity(series.len());
             for s in series {
-                if let Some(p) = s.points.first() {
-                    step.push(VSample {
-                        labels: s.labels,
-                        f: p.f,
-                        drop_name: s.drop_name,
-                    });
-                }
+                let (f, drop_name) = match s.borrow().points.first() {
+                    Some(p) => (p.f, s.borrow().drop_name),
+                    None => continue,
+                };
+                step.push(VSample {
+                    labels: labels(s),
+                    f,
+                    drop_name,
+                });
             }
             return vec![step];
         }
         let mut steps: Vec<Vec<VSample>> = vec![Vec::new(); n];
         for s in series {
+            let s = s.borrow();
             if !self.deadline.tick(s.points.len()) {
                 // What is left is not used: the next check reports the timeout.
                 break;
@@ -622,7 +679,36 @@ impl<'a> Evaluator<'a> {
     /// Joins one vector per step back into series; two elements with the same labels at one
     /// step are an error, as in Prometheus.
     pub fn join_steps(&self, steps: Vec<Vec<VSample>>) -> Result<Vec<StepSeries>, PromqlError> {
+        self.join(steps, false)
+    }
+
+    /// [`Evaluator::join_steps`] for steps whose labels are distinct by construction (one
+    /// element per group of an aggregation): an instant query's step is taken as it is.
+    pub fn join_distinct_steps(
+        &self,
+        steps: Vec<Vec<VSample>>,
+    ) -> Result<Vec<StepSeries>, PromqlError> {
+        self.join(steps, true)
+    }
+
+    fn join(
+        &self,
+        steps: Vec<Vec<VSample>>,
+        distinct: bool,
+    ) -> Result<Vec<StepSeries>, PromqlError> {
         let mut out: Vec<StepSeries> = Vec::new();
+        if steps.len() == 1 && distinct {
+            let t = self.ts(0);
+            let step = steps.into_iter().next().expect("one step");
+            return Ok(step
+                .into_iter()
+                .map(|s| StepSeries {
+                    labels: s.labels,
+                    points: smallvec::smallvec![Sample { t, f: s.f }],
+                    drop_name: s.drop_name,
+                })
+                .collect());
+        }
         if steps.len() == 1 {
             let t = self.ts(0);
             let step = steps.into_iter().next().expect("one step");

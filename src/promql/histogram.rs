@@ -212,9 +212,9 @@ fn group_buckets(ev: &Evaluator<'_>, vec: Vec<VSample>) -> Vec<(Labels, String, 
 
 pub(crate) fn histogram_quantile(ev: &Evaluator<'_>, args: &[&Expr]) -> Result<Val, PromqlError> {
     let q = ev.eval_scalar(args[0])?;
-    let v = ev.eval_vector(args[1])?;
+    let v = ev.eval_vector_in(args[1])?;
     let mut out = Vec::new();
-    for (i, vec) in ev.split_steps(v).into_iter().enumerate() {
+    for (i, vec) in ev.split_steps_in(v).into_iter().enumerate() {
         if !(0.0..=1.0).contains(&q[i]) {
             ev.warn(format!(
                 "quantile value should be between 0 and 1, got {}",

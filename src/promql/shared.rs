@@ -80,7 +80,7 @@ pub(crate) type Grid = [i64; 5];
 /// computation gave (repeated to every query that reuses it).
 struct Slot {
     grid: Grid,
-    val: Val,
+    val: Arc<Val>,
     notes: Annotations,
 }
 
@@ -103,8 +103,8 @@ pub struct Shared {
 
 /// What a query does about a shared subexpression.
 pub(crate) enum Lookup<'a> {
-    /// Another query computed it: a copy and the notes its computation gave.
-    Hit(Val, Annotations),
+    /// Another query computed it: the value and the notes its computation gave.
+    Hit(Arc<Val>, Annotations),
     /// Compute it, and [`Claim::fill`] the slot.
     Compute(Claim<'a>),
     /// Compute it for this query alone (its grid is not the one the slot holds).
@@ -167,7 +167,7 @@ impl Shared {
 
 impl Claim<'_> {
     /// Keeps `val`, computed with `notes`, for the other queries of the evaluation.
-    pub(crate) fn fill(mut self, val: &Val, notes: &Annotations) {
+    pub(crate) fn fill(mut self, val: &Arc<Val>, notes: &Annotations) {
         let done = SlotState::Done(Slot {
             grid: self.grid,
             val: val.clone(),
@@ -445,13 +445,16 @@ mod tests {
     fn a_query_waits_for_the_value_another_is_computing() {
         let shared = Shared::new(1);
         let grid = [0, 0, 1, 0, 0];
-        let val = Val::Scalar(vec![42.0]);
+        let val = Arc::new(Val::Scalar(vec![42.0]));
         let Lookup::Compute(claim) = shared.lookup(0, grid) else {
             panic!("the first query computes");
         };
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| match shared.lookup(0, grid) {
-                Lookup::Hit(Val::Scalar(v), _) => v,
+                Lookup::Hit(val, _) => match &*val {
+                    Val::Scalar(v) => v.clone(),
+                    _ => panic!("a scalar was kept"),
+                },
                 _ => panic!("the second query gets the first one's value"),
             });
             std::thread::sleep(std::time::Duration::from_millis(20));

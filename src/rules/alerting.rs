@@ -26,6 +26,36 @@ pub struct ActiveAlert {
     pub annotations: BTreeMap<String, String>,
     /// Its state and times.
     pub alert: Alert,
+    /// The label sets of its `ALERTS` and `ALERTS_FOR_STATE` series, built when first written.
+    pub(crate) series: SeriesLabels,
+}
+
+impl ActiveAlert {
+    /// An alert with these labels, annotations and state.
+    pub fn new(labels: Labels, annotations: BTreeMap<String, String>, alert: Alert) -> Self {
+        ActiveAlert {
+            labels,
+            annotations,
+            alert,
+            series: SeriesLabels::default(),
+        }
+    }
+}
+
+/// The label sets an alert's series are written with, kept from one evaluation to the next so
+/// that the store finds each series by the same label set. Only a cache: alerts compare equal
+/// whatever it holds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SeriesLabels {
+    pending: OnceLock<Labels>,
+    firing: OnceLock<Labels>,
+    for_state: OnceLock<Labels>,
+}
+
+impl PartialEq for SeriesLabels {
+    fn eq(&self, _: &SeriesLabels) -> bool {
+        true
+    }
 }
 
 /// The alerts of one alerting rule, by fingerprint.
@@ -163,19 +193,19 @@ impl AlertingRule {
                 transitions.push((fingerprint, transition));
             }
             let Some(alert) = step.alert else { continue };
-            let (labels, annotations) = match (result, previous) {
-                (Some((labels, annotations, _)), _) => (labels, annotations),
-                (None, Some(p)) => (p.labels, p.annotations),
-                (None, None) => continue,
-            };
-            alerts.insert(
-                fingerprint,
-                ActiveAlert {
-                    labels,
+            let active = match (result, previous) {
+                // The same labels as before: the label sets built for its series still serve.
+                (Some((labels, annotations, _)), Some(p)) if labels == p.labels => ActiveAlert {
+                    labels: p.labels,
                     annotations,
                     alert,
+                    series: p.series,
                 },
-            );
+                (Some((labels, annotations, _)), _) => ActiveAlert::new(labels, annotations, alert),
+                (None, Some(p)) => ActiveAlert { alert, ..p },
+                (None, None) => continue,
+            };
+            alerts.insert(fingerprint, active);
         }
         transitions.sort_by_key(|(fingerprint, _)| *fingerprint);
         let count = alerts
@@ -218,26 +248,32 @@ pub fn alert_series(alerts: &RuleAlerts, now: i64) -> Vec<InstantSample> {
         firing: shared_label("alertstate", AlertState::Firing.as_str()),
     });
     let mut out = Vec::with_capacity(alerts.len() * 2);
-    for active in alerts.values() {
-        if !matches!(active.alert.state, AlertState::Pending | AlertState::Firing) {
-            continue;
+    let with = |labels: &Labels, extra: &[&Label]| {
+        let mut builder = labels.builder();
+        for label in extra {
+            builder.set_label((*label).clone());
         }
-        let mut builder = active.labels.builder();
-        builder
-            .set_label(fixed.alerts.clone())
-            .set_label(match active.alert.state {
-                AlertState::Pending => fixed.pending.clone(),
-                _ => fixed.firing.clone(),
-            });
+        builder.build()
+    };
+    for active in alerts.values() {
+        let (cached, state) = match active.alert.state {
+            AlertState::Pending => (&active.series.pending, &fixed.pending),
+            AlertState::Firing => (&active.series.firing, &fixed.firing),
+            _ => continue,
+        };
         out.push(InstantSample {
-            labels: builder.build(),
+            labels: cached
+                .get_or_init(|| with(&active.labels, &[&fixed.alerts, state]))
+                .clone(),
             t: now,
             f: 1.0,
         });
-        let mut builder = active.labels.builder();
-        builder.set_label(fixed.for_state.clone());
         out.push(InstantSample {
-            labels: builder.build(),
+            labels: active
+                .series
+                .for_state
+                .get_or_init(|| with(&active.labels, &[&fixed.for_state]))
+                .clone(),
             t: now,
             f: active.alert.active_at.div_euclid(1000) as f64,
         });

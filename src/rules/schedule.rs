@@ -21,7 +21,7 @@ use super::rule::{CompiledRule, Group};
 use crate::alerts::log::{self as alert_log, AlertLog, TransitionLine};
 use crate::alerts::persist::{AlertDb, Change, SavedAlert, StateDbError, rule_key};
 use crate::alerts::{AlertState, Fingerprint};
-use crate::model::labels::Labels;
+use crate::model::labels::{FxBuildHasher, Labels};
 use crate::promql::{Engine, InstantSample, Value};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
@@ -112,9 +112,9 @@ pub struct GroupRun {
     /// Each rule's last evaluation.
     pub rules: Vec<RuleStatus>,
     /// What `state.db` holds of each alert: its state, labels and annotations.
-    persisted: HashMap<(usize, Fingerprint), SavedAlert>,
+    persisted: HashMap<(usize, Fingerprint), SavedAlert, FxBuildHasher>,
     /// When each alert was last sent on.
-    last_sent: HashMap<(usize, Fingerprint), i64>,
+    last_sent: HashMap<(usize, Fingerprint), i64, FxBuildHasher>,
     last_written: i64,
 }
 
@@ -406,8 +406,8 @@ impl Rules {
                         last_evaluation: None,
                         last_duration: Duration::ZERO,
                         rules,
-                        persisted: HashMap::new(),
-                        last_sent: HashMap::new(),
+                        persisted: HashMap::default(),
+                        last_sent: HashMap::default(),
                         last_written: i64::MIN,
                     }),
                     trigger: Notify::new(),
@@ -501,11 +501,7 @@ impl Rules {
                     }
                     run.state.alerts[i].insert(
                         fingerprint,
-                        super::alerting::ActiveAlert {
-                            labels,
-                            annotations: saved.annotations.clone(),
-                            alert,
-                        },
+                        super::alerting::ActiveAlert::new(labels, saved.annotations.clone(), alert),
                     );
                     restored += 1;
                 }
@@ -701,7 +697,6 @@ impl Rules {
     /// gone.
     fn changes(&self, runner: &GroupRunner, run: &mut GroupRun) -> Vec<Change> {
         let mut changes = Vec::new();
-        let mut seen = HashSet::new();
         let GroupRun {
             state, persisted, ..
         } = run;
@@ -710,7 +705,6 @@ impl Rules {
                 continue;
             };
             for (fp, active) in alerts {
-                seen.insert((i, *fp));
                 let unchanged = persisted.get(&(i, *fp)).is_some_and(|p| {
                     p.alert.state == active.alert.state
                         && p.alert.active_at == active.alert.active_at
@@ -730,7 +724,8 @@ impl Rules {
             }
         }
         persisted.retain(|(i, fp), saved| {
-            let keep = seen.contains(&(*i, *fp));
+            let keep = runner.rule_keys.get(*i).is_some_and(Option::is_some)
+                && state.alerts.get(*i).is_some_and(|a| a.contains_key(fp));
             if !keep {
                 changes.push(Change::Delete {
                     rule_key: saved.rule_key.clone(),
