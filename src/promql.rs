@@ -35,7 +35,7 @@ use std::time::Duration;
 pub use eval::selector_matchers;
 pub use parse::{ParseError, Position, diagnose_as_prometheus_2_42, parse};
 pub use promql_parser::parser::Expr;
-pub use shared::{Shared, SharedExpr, reads_none_of, share_common};
+pub use shared::{Shared, SharedExpr, reads_none_of, share_common, slots_of};
 
 use crate::model::labels::{FxBuildHasher, Labels};
 use crate::store::{Queryable, Sample, SelectError};

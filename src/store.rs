@@ -231,6 +231,10 @@ impl MemSeries {
 
     /// Drops the samples older than `min_t`.
     fn trim(&mut self, min_t: i64) {
+        if self.start == self.samples.len() || self.first_t >= min_t {
+            // Nothing past retention (known without reading the samples).
+            return;
+        }
         let dead = self.live().partition_point(|s| s.t < min_t);
         self.start += dead;
         if let Some(first) = self.live().first() {

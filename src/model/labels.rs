@@ -299,6 +299,14 @@ impl Labels {
 
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
+        if self.set.len() <= 16 {
+            // Few labels: names of another length are passed over without reading them.
+            return self
+                .set
+                .iter()
+                .find(|l| same_name(&l.name, name))
+                .map(|l| &*l.value);
+        }
         self.set
             .binary_search_by(|l| (*l.name).cmp(name))
             .ok()

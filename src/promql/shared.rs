@@ -159,6 +159,14 @@ impl Shared {
         }
     }
 
+    /// Whether a query is computing one of `slots` now (a query that reads it would wait).
+    pub fn computing_any(&self, slots: &[usize]) -> bool {
+        let states = self.lock();
+        slots
+            .iter()
+            .any(|&s| matches!(states.get(s), Some(SlotState::Computing)))
+    }
+
     fn settle(&self, slot: usize, state: SlotState) {
         self.lock()[slot] = state;
         self.ready.notify_all();
@@ -200,6 +208,40 @@ pub fn share_common(exprs: &mut [Expr], written: &HashSet<String>) -> usize {
         mark(e, &counts, &mut slots);
     }
     slots.len()
+}
+
+/// The slots of the shared subexpressions `e` reads, nested ones included.
+pub fn slots_of(e: &Expr, out: &mut Vec<usize>) {
+    match e {
+        Expr::Extension(ext) => {
+            if let Some(s) = ext.expr.as_any().downcast_ref::<SharedExpr>() {
+                out.push(s.slot);
+                slots_of(s.expr(), out);
+            }
+        }
+        Expr::Subquery(sq) => slots_of(&sq.expr, out),
+        Expr::Paren(p) => slots_of(&p.expr, out),
+        Expr::Unary(u) => slots_of(&u.expr, out),
+        Expr::Binary(b) => {
+            slots_of(&b.lhs, out);
+            slots_of(&b.rhs, out);
+        }
+        Expr::Aggregate(a) => {
+            slots_of(&a.expr, out);
+            if let Some(p) = a.param.as_deref() {
+                slots_of(p, out);
+            }
+        }
+        Expr::Call(c) => {
+            for a in c.args.args.iter() {
+                slots_of(a, out);
+            }
+        }
+        Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_) => {}
+    }
 }
 
 /// Whether every selector of `e` names its metric and none of those names is in `written`: what

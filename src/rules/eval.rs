@@ -4,14 +4,13 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use promql_parser::parser::Expr;
 
 use crate::alerts::{Fingerprint, Transition};
 use crate::model::labels::{FxBuildHasher, Labels};
-use crate::promql::{Engine, InstantSample, Shared, Value};
+use crate::promql::{Engine, InstantSample, Shared, Value, slots_of};
 use crate::store::{Store, stale_nan};
 
 use super::alerting::{RuleAlerts, TemplateEnv, alert_series};
@@ -228,14 +227,29 @@ impl Group {
         if threads < 2 {
             return Vec::new();
         }
-        let next = AtomicUsize::new(0);
+        // The shared subexpressions each rule reads: a thread picks first a rule that would not
+        // wait for one that another thread is computing.
+        let reads: Vec<Vec<usize>> = self
+            .planned
+            .iter()
+            .map(|e| {
+                let mut slots = Vec::new();
+                slots_of(e, &mut slots);
+                slots
+            })
+            .collect();
+        let left: Mutex<Vec<usize>> = Mutex::new((0..n).rev().collect());
+        let next = || {
+            let mut left = left.lock().unwrap_or_else(|e| e.into_inner());
+            let pick = left
+                .iter()
+                .rposition(|&i| !shared.computing_any(&reads[i]))
+                .unwrap_or(left.len().checked_sub(1)?);
+            Some(left.remove(pick))
+        };
         let answers: Vec<Mutex<Option<Answer>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let work = || {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
+            while let Some(i) = next() {
                 let started = std::time::Instant::now();
                 let answer = self.query(i, source, at, shared);
                 *answers[i].lock().unwrap_or_else(|e| e.into_inner()) =
