@@ -24,8 +24,7 @@ mod index;
 pub mod matcher;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use parking_lot::RwLock;
 
@@ -296,18 +295,6 @@ struct Inner {
     ids: HashMap<Labels, u32, FxBuildHasher>,
     postings: Postings,
     live: usize,
-    /// One copy of every label name and value of the series held, which their label sets
-    /// share: less memory, and the strings a query compares stay in the CPU's caches.
-    strings: HashSet<Arc<str>, FxBuildHasher>,
-}
-
-/// The store's copy of `s`, added when it has none.
-fn intern(strings: &mut HashSet<Arc<str>, FxBuildHasher>, s: &Arc<str>) -> Arc<str> {
-    if let Some(shared) = strings.get(&**s) {
-        return shared.clone();
-    }
-    strings.insert(s.clone());
-    s.clone()
 }
 
 /// Counts describing what the store holds.
@@ -358,7 +345,10 @@ impl Store {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(inner.series.len()).expect("fewer than 2^32 series");
-                let labels = labels.with_shared_strings(|s| intern(&mut inner.strings, s));
+                // The index's copies of the names and values: series share their strings, for
+                // less memory and strings that stay in the CPU's caches while queries compare
+                // them.
+                let labels = labels.with_shared_strings(|l| inner.postings.shared(l));
                 created = Some(labels.clone());
                 inner.series.push(Some(MemSeries {
                     labels: labels.clone(),
@@ -446,15 +436,9 @@ impl Store {
         }
         if removed {
             let Inner {
-                series,
-                postings,
-                strings,
-                ..
+                series, postings, ..
             } = &mut *inner;
             postings.retain(|id| series[id as usize].is_some());
-            // What no series and no index entry holds any more (a caller's label set may still
-            // hold a string; the next collection after it lets go frees it).
-            strings.retain(|s| Arc::strong_count(s) > 1);
         }
     }
 
@@ -593,6 +577,7 @@ impl Queryable for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs.iter().copied())
@@ -761,7 +746,7 @@ mod tests {
     }
 
     #[test]
-    fn series_share_their_strings_until_collected() {
+    fn series_share_their_strings() {
         let s = Store::new(StoreOptions::default());
         let mut a = l(&[("__name__", "m"), ("venue", "cme"), ("le", "1")]);
         let b = l(&[("__name__", "m"), ("venue", "cme"), ("le", "2")]);
@@ -791,13 +776,12 @@ mod tests {
         })
         .unwrap();
         assert!(Labels::ptr_eq(&seen[0], &stored_b));
-        // Once both series are gone and nobody else holds them, so are their strings.
-        drop((a, kept, stored_b, seen, b));
+        // Once both series are gone, the index holds none of their strings.
+        drop((a, kept, stored_b, seen));
         s.truncate_before(100);
-        assert!(s.inner.read().strings.is_empty());
-        s.append(&l(&[("__name__", "m"), ("le", "2")]), 200, 1.0)
-            .unwrap();
-        assert_eq!(s.inner.read().strings.len(), 4);
+        assert!(s.label_names().is_empty());
+        s.append(&b, 200, 1.0).unwrap();
+        assert_eq!(s.label_names(), ["__name__", "le", "venue"]);
     }
 
     #[test]

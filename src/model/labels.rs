@@ -343,21 +343,18 @@ impl Labels {
         )
     }
 
-    /// The same set with every name and value replaced by `share(string)`, an equal string
-    /// (an interned copy, say); the set itself when every string comes back as it was.
-    pub fn with_shared_strings(&self, mut share: impl FnMut(&Arc<str>) -> Arc<str>) -> Labels {
+    /// The same set with every label replaced by `share(label)`, an equal label (with interned
+    /// strings, say); the set itself when every label comes back with the strings it had.
+    pub fn with_shared_strings(&self, mut share: impl FnMut(&Label) -> Label) -> Labels {
         let mut changed = false;
         let shared: Vec<Label> = self
             .set
             .iter()
             .map(|l| {
-                let (name, value) = (share(&l.name), share(&l.value));
-                debug_assert!(
-                    name == l.name && value == l.value,
-                    "shared strings are equal"
-                );
-                changed |= !Arc::ptr_eq(&name, &l.name) || !Arc::ptr_eq(&value, &l.value);
-                Label { name, value }
+                let s = share(l);
+                debug_assert!(s == *l, "shared labels are equal");
+                changed |= !Arc::ptr_eq(&s.name, &l.name) || !Arc::ptr_eq(&s.value, &l.value);
+                s
             })
             .collect();
         if changed {

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::labels::Labels;
+use crate::model::labels::{Label, Labels};
 
 use super::matcher::{MatchKind, Matcher};
 
@@ -24,6 +24,21 @@ impl Postings {
                 .entry(l.value.clone())
                 .or_default()
                 .push(id);
+        }
+    }
+
+    /// `label` with the index's copies of its name and value, where the index has them: a new
+    /// series' label set then shares its strings with the series already held.
+    pub(crate) fn shared(&self, label: &Label) -> Label {
+        let Some((name, values)) = self.by_name.get_key_value(&*label.name) else {
+            return label.clone();
+        };
+        let value = values
+            .get_key_value(&*label.value)
+            .map_or_else(|| label.value.clone(), |(v, _)| v.clone());
+        Label {
+            name: name.clone(),
+            value,
         }
     }
 
