@@ -25,6 +25,7 @@ mod eval;
 mod functions;
 mod histogram;
 mod parse;
+mod plan;
 mod range_functions;
 mod shared;
 
@@ -34,6 +35,7 @@ use std::time::Duration;
 
 pub use eval::selector_matchers;
 pub use parse::{ParseError, Position, diagnose_as_prometheus_2_42, parse};
+pub use plan::{PlannedAggregate, keep_plans};
 pub use promql_parser::parser::Expr;
 pub use shared::{Shared, SharedExpr, reads_none_of, share_common, slots_of};
 

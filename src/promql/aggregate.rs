@@ -2,6 +2,7 @@
 //! count_values`, with `by` and `without`, in Prometheus's order of floating-point operations.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
@@ -42,13 +43,80 @@ enum AggOp {
 /// One group's running state.
 struct Group {
     labels: Labels,
+    /// Whether a member has been added (the first one sets the starting values).
+    started: bool,
     value: f64,
     kahan_c: f64,
     mean: f64,
     count: f64,
     incremental_mean: bool,
     drop_name: bool,
-    members: Vec<VSample>,
+    members: Vec<f64>,
+}
+
+impl Group {
+    fn new(labels: Labels) -> Group {
+        Group {
+            labels,
+            started: false,
+            value: 0.0,
+            kahan_c: 0.0,
+            mean: 0.0,
+            count: 0.0,
+            incremental_mean: false,
+            drop_name: false,
+            members: Vec::new(),
+        }
+    }
+}
+
+/// Which group each series of an aggregation's input falls in, as learned at the node's last
+/// evaluation. A rule evaluates the same expression over the same series again and again, and
+/// its input's label sets are the store's own (or a shared value's), the same allocations each
+/// time: while the input is the same label sets in the same order, the groups are not worked
+/// out again.
+#[derive(Debug, Default)]
+pub(crate) struct GroupPlan {
+    /// The input's label sets, held so that a pointer seen again is the same set.
+    pub(super) inputs: Vec<Labels>,
+    /// The group of each input series.
+    group_of: Vec<u32>,
+    /// Each group's labels, in the order of their first series.
+    groups: Vec<Labels>,
+}
+
+impl GroupPlan {
+    /// The groups of `vec`, its label sets kept for [`GroupPlan::fits`] when `keep`.
+    fn build(vec: &[VSample], grouping: &Grouping, keep: bool) -> GroupPlan {
+        let mut plan = GroupPlan {
+            inputs: Vec::new(),
+            group_of: Vec::with_capacity(vec.len()),
+            groups: Vec::new(),
+        };
+        let mut index: HashMap<u64, u32, FxBuildHasher> = HashMap::default();
+        for s in vec {
+            let key = grouping.key(&s.labels);
+            let gi = *index.entry(key).or_insert_with(|| {
+                plan.groups.push(grouping.labels(&s.labels));
+                (plan.groups.len() - 1) as u32
+            });
+            plan.group_of.push(gi);
+        }
+        if keep {
+            plan.inputs = vec.iter().map(|s| s.labels.clone()).collect();
+        }
+        plan
+    }
+
+    /// Whether the plan was built from `vec`'s label sets, in this order.
+    fn fits(&self, vec: &[VSample]) -> bool {
+        self.inputs.len() == vec.len()
+            && self
+                .inputs
+                .iter()
+                .zip(vec)
+                .all(|(a, s)| Labels::ptr_eq(a, &s.labels))
+    }
 }
 
 /// How grouping labels are chosen.
@@ -81,7 +149,13 @@ impl Grouping {
     }
 }
 
-pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, a: &AggregateExpr) -> Result<Val, PromqlError> {
+/// Evaluates an aggregation; `plan`, when the node keeps one, is its [`GroupPlan`] for instant
+/// evaluations.
+pub(crate) fn eval_aggregate(
+    ev: &Evaluator<'_>,
+    a: &AggregateExpr,
+    plan: Option<&Mutex<GroupPlan>>,
+) -> Result<Val, PromqlError> {
     let name = a.op.to_string();
     let op = match name.as_str() {
         "sum" => AggOp::Sum,
@@ -130,6 +204,10 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, a: &AggregateExpr) -> Result<Va
     };
     let input = ev.eval_vector_in(&a.expr)?;
     let steps = ev.split_steps_in(input);
+    // A plan is for one step's series; a range query's steps each have their own.
+    let mut plan = plan
+        .filter(|_| steps.len() == 1)
+        .and_then(|p| p.try_lock().ok());
     let mut out = Vec::with_capacity(steps.len());
     for (i, vec) in steps.into_iter().enumerate() {
         ev.deadline.step(vec.len())?;
@@ -145,7 +223,7 @@ pub(crate) fn eval_aggregate(ev: &Evaluator<'_>, a: &AggregateExpr) -> Result<Va
             AggOp::CountValues => {
                 count_values(vec, &grouping, value_label.as_deref().unwrap_or_default())
             }
-            _ => aggregate(ev, op, vec, &grouping, param),
+            _ => aggregate(ev, op, vec, &grouping, param, plan.as_deref_mut()),
         });
     }
     Ok(Val::Vector(ev.join_distinct_steps(out)?))
@@ -157,6 +235,7 @@ fn aggregate(
     vec: Vec<VSample>,
     grouping: &Grouping,
     param: Option<f64>,
+    plan: Option<&mut GroupPlan>,
 ) -> Vec<VSample> {
     if op == AggOp::Quantile {
         let q = param.unwrap_or(f64::NAN);
@@ -168,42 +247,40 @@ fn aggregate(
         }
     }
     let by_name = grouping.all || grouping.without || !grouping.names.contains(METRIC_NAME);
-    let mut order: Vec<Group> = Vec::new();
-    let mut index: HashMap<u64, usize, FxBuildHasher> = HashMap::default();
-    for s in vec {
-        let key = grouping.key(&s.labels);
-        let gi = match index.get(&key) {
-            Some(&gi) => gi,
-            None => {
-                index.insert(key, order.len());
-                let (value, mean) = match op {
-                    AggOp::Stddev | AggOp::Stdvar if !s.f.is_finite() => (f64::NAN, s.f),
-                    AggOp::Stddev | AggOp::Stdvar => (0.0, s.f),
-                    AggOp::Group => (1.0, s.f),
-                    _ => (s.f, s.f),
-                };
-                order.push(Group {
-                    labels: grouping.labels(&s.labels),
-                    value,
-                    kahan_c: 0.0,
-                    mean,
-                    count: 1.0,
-                    incremental_mean: false,
-                    drop_name: !by_name && s.drop_name,
-                    members: if op == AggOp::Quantile {
-                        vec![s]
-                    } else {
-                        Vec::new()
-                    },
-                });
-                continue;
+    let fresh;
+    let plan: &GroupPlan = match plan {
+        Some(p) if p.fits(&vec) => p,
+        Some(p) => {
+            *p = GroupPlan::build(&vec, grouping, true);
+            p
+        }
+        None => {
+            fresh = GroupPlan::build(&vec, grouping, false);
+            &fresh
+        }
+    };
+    let mut order: Vec<Group> = plan.groups.iter().cloned().map(Group::new).collect();
+    for (s, &gi) in vec.iter().zip(&plan.group_of) {
+        let g = &mut order[gi as usize];
+        let f = s.f;
+        if !g.started {
+            g.started = true;
+            (g.value, g.mean) = match op {
+                AggOp::Stddev | AggOp::Stdvar if !f.is_finite() => (f64::NAN, f),
+                AggOp::Stddev | AggOp::Stdvar => (0.0, f),
+                AggOp::Group => (1.0, f),
+                _ => (f, f),
+            };
+            g.count = 1.0;
+            g.drop_name = !by_name && s.drop_name;
+            if op == AggOp::Quantile {
+                g.members.push(f);
             }
-        };
-        let g = &mut order[gi];
+            continue;
+        }
         if !by_name {
             g.drop_name |= s.drop_name;
         }
-        let f = s.f;
         match op {
             AggOp::Sum => (g.value, g.kahan_c) = kahan_sum_inc(f, g.value, g.kahan_c),
             AggOp::Avg => {
@@ -240,13 +317,13 @@ fn aggregate(
                 g.mean += delta / g.count;
                 g.value += delta * (f - g.mean);
             }
-            AggOp::Quantile => g.members.push(s),
+            AggOp::Quantile => g.members.push(f),
             AggOp::Topk | AggOp::Bottomk | AggOp::CountValues => {}
         }
     }
     order
         .into_iter()
-        .map(|g| {
+        .map(|mut g| {
             let f = match op {
                 AggOp::Sum => {
                     if g.value.is_infinite() {
@@ -265,10 +342,7 @@ fn aggregate(
                 AggOp::Count => g.count,
                 AggOp::Stdvar => g.value / g.count,
                 AggOp::Stddev => (g.value / g.count).sqrt(),
-                AggOp::Quantile => {
-                    let mut vals: Vec<f64> = g.members.iter().map(|m| m.f).collect();
-                    quantile(param.unwrap_or(f64::NAN), &mut vals)
-                }
+                AggOp::Quantile => quantile(param.unwrap_or(f64::NAN), &mut g.members),
                 _ => g.value,
             };
             VSample {

@@ -15,6 +15,7 @@ use promql_parser::parser::{
 };
 
 use super::PromqlError;
+use super::plan::PlannedAggregate;
 use super::shared::{Grid, Lookup, Shared, SharedExpr};
 use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME};
 use crate::store::{MatchKind, Matcher, Queryable, Sample, SeriesFacts, is_stale_nan};
@@ -523,15 +524,23 @@ impl<'a> Evaluator<'a> {
                 )),
             },
             Expr::Binary(b) => super::binary::eval_binary(self, b),
-            Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a),
+            Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a, None),
             Expr::Call(c) => super::functions::eval_call(self, c),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_vector(vs, false)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Range(self.select_range(ms)?)),
             Expr::Subquery(sq) => Ok(Val::Range(self.eval_subquery(sq)?)),
-            Expr::Extension(ext) => match ext.expr.as_any().downcast_ref::<SharedExpr>() {
-                Some(s) => self.eval_shared(s),
-                None => err("extension expressions are not supported"),
-            },
+            Expr::Extension(ext) => {
+                let any = ext.expr.as_any();
+                if let Some(s) = any.downcast_ref::<SharedExpr>() {
+                    self.eval_shared(s)
+                } else if let Some(p) = any.downcast_ref::<PlannedAggregate>()
+                    && let Some(a) = p.aggregate()
+                {
+                    super::aggregate::eval_aggregate(self, a, Some(p.plan()))
+                } else {
+                    err("extension expressions are not supported")
+                }
+            }
         }
     }
 

@@ -216,7 +216,9 @@ pub fn slots_of(e: &Expr, out: &mut Vec<usize>) {
         Expr::Extension(ext) => {
             if let Some(s) = ext.expr.as_any().downcast_ref::<SharedExpr>() {
                 out.push(s.slot);
-                slots_of(s.expr(), out);
+            }
+            for c in ext.expr.children() {
+                slots_of(c, out);
             }
         }
         Expr::Subquery(sq) => slots_of(&sq.expr, out),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use std::collections::HashSet;
 
-use crate::promql::{Expr, reads_none_of, share_common};
+use crate::promql::{Expr, keep_plans, reads_none_of, share_common};
 use crate::template::prometheus::RuleTemplate;
 
 use super::file::{LoadedRules, Rule};
@@ -27,7 +27,8 @@ pub struct Group {
     pub rules: Vec<CompiledRule>,
     /// Each rule's expression as the embedded engine evaluates it: the subexpressions that
     /// several rules compute alike are marked, to be computed once per group evaluation
-    /// ([`share_common`]).
+    /// ([`share_common`]), and each aggregation keeps its grouping between evaluations
+    /// ([`keep_plans`]).
     pub planned: Vec<Expr>,
     /// How many shared subexpressions `planned` marks.
     pub shared_slots: usize,
@@ -140,6 +141,9 @@ fn plan(rules: &[CompiledRule]) -> (Vec<Expr>, usize, bool) {
     }
     let independent = planned.iter().all(|e| reads_none_of(e, &written));
     let slots = share_common(&mut planned, &written);
+    for e in &mut planned {
+        keep_plans(e);
+    }
     (planned, slots, independent)
 }
 
