@@ -35,7 +35,7 @@ use std::time::Duration;
 
 pub use eval::selector_matchers;
 pub use parse::{ParseError, Position, diagnose_as_prometheus_2_42, parse};
-pub use plan::{PlannedAggregate, keep_plans};
+pub use plan::{Planned, keep_plans};
 pub use promql_parser::parser::Expr;
 pub use shared::{Shared, SharedExpr, reads_none_of, share_common, slots_of};
 

@@ -134,6 +134,20 @@ pub trait Queryable {
         })
     }
 
+    /// [`Queryable::select_with_facts`] that first tells `expect` how many series it may visit
+    /// at most, for the caller to make room for them (sources that do not know skip that).
+    fn select_sized(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        expect: &mut dyn FnMut(usize),
+        visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
+    ) -> Result<(), SelectError> {
+        let _ = expect;
+        self.select_with_facts(matchers, start_ms, end_ms, visit)
+    }
+
     /// Calls `visit` once for each series matching all of `matchers` that has at least one sample
     /// with `start_ms <= t <= end_ms`, with those samples in time order (staleness markers
     /// included).
@@ -560,8 +574,21 @@ impl Queryable for Store {
         end_ms: i64,
         visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
     ) -> Result<(), SelectError> {
+        self.select_sized(matchers, start_ms, end_ms, &mut |_| {}, visit)
+    }
+
+    fn select_sized(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+        expect: &mut dyn FnMut(usize),
+        visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
+    ) -> Result<(), SelectError> {
         let inner = self.inner.read();
-        for &id in inner.matching(matchers).iter() {
+        let ids = inner.matching(matchers);
+        expect(ids.len());
+        for &id in ids.iter() {
             let Some(s) = inner.series[id as usize].as_ref() else {
                 continue;
             };

@@ -9,6 +9,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use super::PromqlError;
 use super::eval::{Evaluator, VSample, Val, err};
 use super::functions::{format_go_float, quantile};
+use super::plan::{Inputs, NodePlan};
 use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME, NameFilter, NameSet};
 
 /// Kahan-Neumaier summation step, as Prometheus's `kahanSumInc`.
@@ -70,15 +71,10 @@ impl Group {
     }
 }
 
-/// Which group each series of an aggregation's input falls in, as learned at the node's last
-/// evaluation. A rule evaluates the same expression over the same series again and again, and
-/// its input's label sets are the store's own (or a shared value's), the same allocations each
-/// time: while the input is the same label sets in the same order, the groups are not worked
-/// out again.
+/// Which group each series of an aggregation's input falls in (see [`super::plan`]).
 #[derive(Debug, Default)]
 pub(crate) struct GroupPlan {
-    /// The input's label sets, held so that a pointer seen again is the same set.
-    pub(super) inputs: Vec<Labels>,
+    pub(super) inputs: Inputs,
     /// The group of each input series.
     group_of: Vec<u32>,
     /// Each group's labels, in the order of their first series.
@@ -86,10 +82,14 @@ pub(crate) struct GroupPlan {
 }
 
 impl GroupPlan {
-    /// The groups of `vec`, its label sets kept for [`GroupPlan::fits`] when `keep`.
+    /// The groups of `vec`, its label sets kept for the next evaluation when `keep`.
     fn build(vec: &[VSample], grouping: &Grouping, keep: bool) -> GroupPlan {
         let mut plan = GroupPlan {
-            inputs: Vec::new(),
+            inputs: if keep {
+                Inputs::of(vec)
+            } else {
+                Inputs::default()
+            },
             group_of: Vec::with_capacity(vec.len()),
             groups: Vec::new(),
         };
@@ -102,20 +102,7 @@ impl GroupPlan {
             });
             plan.group_of.push(gi);
         }
-        if keep {
-            plan.inputs = vec.iter().map(|s| s.labels.clone()).collect();
-        }
         plan
-    }
-
-    /// Whether the plan was built from `vec`'s label sets, in this order.
-    fn fits(&self, vec: &[VSample]) -> bool {
-        self.inputs.len() == vec.len()
-            && self
-                .inputs
-                .iter()
-                .zip(vec)
-                .all(|(a, s)| Labels::ptr_eq(a, &s.labels))
     }
 }
 
@@ -149,12 +136,12 @@ impl Grouping {
     }
 }
 
-/// Evaluates an aggregation; `plan`, when the node keeps one, is its [`GroupPlan`] for instant
+/// Evaluates an aggregation; `plan`, when the node keeps one, is its plan for instant
 /// evaluations.
 pub(crate) fn eval_aggregate(
     ev: &Evaluator<'_>,
     a: &AggregateExpr,
-    plan: Option<&Mutex<GroupPlan>>,
+    plan: Option<&Mutex<NodePlan>>,
 ) -> Result<Val, PromqlError> {
     let name = a.op.to_string();
     let op = match name.as_str() {
@@ -223,7 +210,14 @@ pub(crate) fn eval_aggregate(
             AggOp::CountValues => {
                 count_values(vec, &grouping, value_label.as_deref().unwrap_or_default())
             }
-            _ => aggregate(ev, op, vec, &grouping, param, plan.as_deref_mut()),
+            _ => aggregate(
+                ev,
+                op,
+                vec,
+                &grouping,
+                param,
+                plan.as_deref_mut().map(|p| &mut p.groups),
+            ),
         });
     }
     Ok(Val::Vector(ev.join_distinct_steps(out)?))
@@ -249,7 +243,7 @@ fn aggregate(
     let by_name = grouping.all || grouping.without || !grouping.names.contains(METRIC_NAME);
     let fresh;
     let plan: &GroupPlan = match plan {
-        Some(p) if p.fits(&vec) => p,
+        Some(p) if p.inputs.fit(&vec) => p,
         Some(p) => {
             *p = GroupPlan::build(&vec, grouping, true);
             p

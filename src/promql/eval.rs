@@ -15,7 +15,7 @@ use promql_parser::parser::{
 };
 
 use super::PromqlError;
-use super::plan::PlannedAggregate;
+use super::plan::Planned;
 use super::shared::{Grid, Lookup, Shared, SharedExpr};
 use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME};
 use crate::store::{MatchKind, Matcher, Queryable, Sample, SeriesFacts, is_stale_nan};
@@ -310,12 +310,13 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Calls `visit` for each series the selector matches with samples in `[lo, hi]`, with what
-    /// the source knows of them.
+    /// the source knows of them; `expect` hears first how many series there may be, at most.
     fn select(
         &self,
         vs: &VectorSelector,
         lo: i64,
         hi: i64,
+        expect: &mut dyn FnMut(usize),
         visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
     ) -> Result<(), PromqlError> {
         let groups = selector_matchers(vs)?;
@@ -334,12 +335,12 @@ impl<'a> Evaluator<'a> {
                 visit
             };
         if groups.len() == 1 {
-            self.q.select_with_facts(&groups[0], lo, hi, visit)?;
+            self.q.select_sized(&groups[0], lo, hi, expect, visit)?;
             return self.deadline.check();
         }
         let mut seen = std::collections::HashSet::new();
         for g in &groups {
-            self.q.select_with_facts(g, lo, hi, &mut |l, s, facts| {
+            self.q.select_sized(g, lo, hi, expect, &mut |l, s, facts| {
                 if seen.insert(l.clone()) {
                     visit(l, s, facts)
                 }
@@ -361,40 +362,56 @@ impl<'a> Evaluator<'a> {
         };
         let lookback = self.lookback;
         let mut out = Vec::new();
-        self.select(vs, min - lookback + 1, max, &mut |labels, samples, _| {
-            let mut points = Points::new();
-            for (i, &r) in refs.iter().enumerate() {
-                let idx = samples.partition_point(|s| s.t <= r);
-                if idx == 0 {
-                    continue;
+        let expected = Cell::new(0);
+        let mut expect = |n| expected.set(n);
+        self.select(
+            vs,
+            min - lookback + 1,
+            max,
+            &mut expect,
+            &mut |labels, samples, _| {
+                let mut points = Points::new();
+                for (i, &r) in refs.iter().enumerate() {
+                    let idx = samples.partition_point(|s| s.t <= r);
+                    if idx == 0 {
+                        continue;
+                    }
+                    let s = samples[idx - 1];
+                    if s.t > r - lookback && !is_stale_nan(s.f) {
+                        let f = if timestamps { s.t as f64 / 1000.0 } else { s.f };
+                        points.push(Sample { t: self.ts(i), f });
+                    }
                 }
-                let s = samples[idx - 1];
-                if s.t > r - lookback && !is_stale_nan(s.f) {
-                    let f = if timestamps { s.t as f64 / 1000.0 } else { s.f };
-                    points.push(Sample { t: self.ts(i), f });
+                if !points.is_empty() {
+                    if out.is_empty() {
+                        out.reserve(expected.get());
+                    }
+                    out.push(StepSeries {
+                        labels: labels.clone(),
+                        points,
+                        drop_name: false,
+                    });
                 }
-            }
-            if !points.is_empty() {
-                out.push(StepSeries {
-                    labels: labels.clone(),
-                    points,
-                    drop_name: false,
-                });
-            }
-        })?;
+            },
+        )?;
         Ok(out)
     }
 
     /// A range vector selector: raw samples without staleness markers.
     pub fn select_range(&self, ms: &MatrixSelector) -> Result<RangeVal, PromqlError> {
         let mut series = Vec::new();
-        let (refs, range) = self.visit_range(ms, &mut |labels, points, _| {
-            series.push(StepSeries {
-                labels: labels.clone(),
-                points: Points::from_slice(points),
-                drop_name: false,
-            });
-        })?;
+        let expected = Cell::new(0);
+        let (refs, range) =
+            self.visit_range(ms, &mut |n| expected.set(n), &mut |labels, points, _| {
+                if series.is_empty() {
+                    series.reserve(expected.get());
+                }
+                series.push(StepSeries {
+                    labels: labels.clone(),
+                    points: Points::from_slice(points),
+                    drop_name: false,
+                });
+            })?;
         Ok(RangeVal {
             series,
             refs,
@@ -410,10 +427,11 @@ impl<'a> Evaluator<'a> {
     /// A range vector selector read in place: `visit` sees each series' samples without
     /// staleness markers (never empty), borrowed from the store where none had to be removed,
     /// and what the store knows of them. Returns the steps' window ends and the range, as
-    /// [`RangeVal`] holds them.
+    /// [`RangeVal`] holds them. `expect` hears first how many series there may be, at most.
     pub fn visit_range(
         &self,
         ms: &MatrixSelector,
+        expect: &mut dyn FnMut(usize),
         visit: &mut dyn FnMut(&Labels, &[Sample], SeriesFacts),
     ) -> Result<(Vec<i64>, i64), PromqlError> {
         let (refs, range) = self.matrix_refs(ms);
@@ -423,6 +441,7 @@ impl<'a> Evaluator<'a> {
                 &ms.vs,
                 min - range + 1,
                 max,
+                expect,
                 &mut |labels, samples, facts| {
                     // Without an early exit, so that the compiler can vectorise the scan.
                     let stale = facts.may_be_stale(samples)
@@ -525,7 +544,7 @@ impl<'a> Evaluator<'a> {
             },
             Expr::Binary(b) => super::binary::eval_binary(self, b),
             Expr::Aggregate(a) => super::aggregate::eval_aggregate(self, a, None),
-            Expr::Call(c) => super::functions::eval_call(self, c),
+            Expr::Call(c) => super::functions::eval_call(self, c, None),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.select_vector(vs, false)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Range(self.select_range(ms)?)),
             Expr::Subquery(sq) => Ok(Val::Range(self.eval_subquery(sq)?)),
@@ -533,10 +552,14 @@ impl<'a> Evaluator<'a> {
                 let any = ext.expr.as_any();
                 if let Some(s) = any.downcast_ref::<SharedExpr>() {
                     self.eval_shared(s)
-                } else if let Some(p) = any.downcast_ref::<PlannedAggregate>()
-                    && let Some(a) = p.aggregate()
-                {
-                    super::aggregate::eval_aggregate(self, a, Some(p.plan()))
+                } else if let Some(p) = any.downcast_ref::<Planned>() {
+                    if let Some(a) = p.aggregate() {
+                        super::aggregate::eval_aggregate(self, a, Some(p.plan()))
+                    } else if let Some(c) = p.call() {
+                        super::functions::eval_call(self, c, Some(p.plan()))
+                    } else {
+                        self.eval(p.expr())
+                    }
                 } else {
                     err("extension expressions are not supported")
                 }

@@ -2,11 +2,14 @@
 //! trigonometry, clamping, time, labels, sorting, `absent`, `scalar`, `vector`, `timestamp`).
 //! Functions over range vectors are in `range_functions.rs`, histograms in `histogram.rs`.
 
+use std::sync::Mutex;
+
 use chrono::{DateTime, Datelike, Timelike};
 use promql_parser::parser::{Call, Expr};
 
 use super::PromqlError;
 use super::eval::{Evaluator, Points, StepSeries, Val, err};
+use super::plan::NodePlan;
 use super::{histogram, range_functions};
 use crate::model::labels::{Labels, METRIC_NAME};
 use crate::store::{Sample, matcher::anchored_regex};
@@ -209,7 +212,13 @@ fn string_arg(ev: &Evaluator<'_>, e: &Expr) -> Result<String, PromqlError> {
     }
 }
 
-pub(crate) fn eval_call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromqlError> {
+/// Evaluates a function call; `plan`, when the node keeps one, is its plan for instant
+/// evaluations.
+pub(crate) fn eval_call(
+    ev: &Evaluator<'_>,
+    c: &Call,
+    plan: Option<&Mutex<NodePlan>>,
+) -> Result<Val, PromqlError> {
     let name = c.func.name;
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
     let n = ev.n_steps();
@@ -415,7 +424,7 @@ pub(crate) fn eval_call(ev: &Evaluator<'_>, c: &Call) -> Result<Val, PromqlError
             }
             relabelled(ev, out)
         }
-        "histogram_quantile" => histogram::histogram_quantile(ev, &args),
+        "histogram_quantile" => histogram::histogram_quantile(ev, &args, plan),
         "histogram_fraction" => histogram::histogram_fraction(ev, &args),
         _ => range_functions::eval_range_function(ev, name, &args),
     }

@@ -1,12 +1,14 @@
 //! Classic histograms: `histogram_quantile` and `histogram_fraction` over `le` buckets.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use promql_parser::parser::Expr;
 
 use super::PromqlError;
 use super::eval::{Evaluator, VSample, Val};
 use super::functions::format_go_float;
+use super::plan::{Inputs, NodePlan};
 use crate::model::labels::{FxBuildHasher, Labels, METRIC_NAME};
 
 /// One cumulative bucket.
@@ -181,40 +183,106 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: Vec<Bucket>) -> f64 {
     (upper_rank - lower_rank) / count
 }
 
-/// Groups one step's bucket series by their labels without `le` (the name still counts, as in
-/// Prometheus); warns about series whose `le` is missing or malformed.
-fn group_buckets(ev: &Evaluator<'_>, vec: Vec<VSample>) -> Vec<(Labels, String, Vec<Bucket>)> {
-    let mut groups: Vec<(Labels, String, Vec<Bucket>)> = Vec::new();
-    let mut index: HashMap<u64, usize, FxBuildHasher> = HashMap::default();
-    for s in vec {
-        let le = s.labels.get_or_empty("le");
-        let Ok(upper) = le.trim().parse::<f64>() else {
-            ev.warn(format!(
-                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
-                le,
-                s.labels.get_or_empty(METRIC_NAME)
-            ));
-            continue;
+/// Which histogram and bucket each series of a `histogram_quantile` input is (see
+/// [`super::plan`]).
+#[derive(Debug, Default)]
+pub(crate) struct BucketPlan {
+    pub(super) inputs: Inputs,
+    /// Per input series: its histogram and its bucket's upper bound; `None` when its `le` is
+    /// missing or malformed.
+    place: Vec<Option<(u32, f64)>>,
+    /// Each histogram's labels (without `le` and the name), its metric name and its number of
+    /// buckets, in the order of their first series.
+    groups: Vec<(Labels, Arc<str>, usize)>,
+}
+
+impl BucketPlan {
+    /// The histograms of `vec`, its label sets kept for the next evaluation when `keep`.
+    fn build(vec: &[VSample], keep: bool) -> BucketPlan {
+        let mut plan = BucketPlan {
+            inputs: if keep {
+                Inputs::of(vec)
+            } else {
+                Inputs::default()
+            },
+            place: Vec::with_capacity(vec.len()),
+            groups: Vec::new(),
         };
-        let key = s.labels.hash_excluding(&["le"]);
-        let gi = *index.entry(key).or_insert_with(|| {
-            groups.push((
-                s.labels.drop_names(&["le", METRIC_NAME]),
-                s.labels.get_or_empty(METRIC_NAME).to_string(),
-                Vec::new(),
-            ));
-            groups.len() - 1
-        });
-        groups[gi].2.push(Bucket { upper, count: s.f });
+        let mut index: HashMap<u64, u32, FxBuildHasher> = HashMap::default();
+        for s in vec {
+            let Ok(upper) = s.labels.get_or_empty("le").trim().parse::<f64>() else {
+                plan.place.push(None);
+                continue;
+            };
+            let key = s.labels.hash_excluding(&["le"]);
+            let gi = *index.entry(key).or_insert_with(|| {
+                plan.groups.push((
+                    s.labels.drop_names(&["le", METRIC_NAME]),
+                    s.labels.get_or_empty(METRIC_NAME).into(),
+                    0,
+                ));
+                (plan.groups.len() - 1) as u32
+            });
+            plan.groups[gi as usize].2 += 1;
+            plan.place.push(Some((gi, upper)));
+        }
+        plan
+    }
+}
+
+/// Groups one step's bucket series by their labels without `le` (the name still counts, as in
+/// Prometheus): each histogram's labels, metric name and buckets. Warns about series whose `le`
+/// is missing or malformed.
+fn group_buckets(
+    ev: &Evaluator<'_>,
+    vec: Vec<VSample>,
+    plan: Option<&mut BucketPlan>,
+) -> Vec<(Labels, Arc<str>, Vec<Bucket>)> {
+    let fresh;
+    let plan: &BucketPlan = match plan {
+        Some(p) if p.inputs.fit(&vec) => p,
+        Some(p) => {
+            *p = BucketPlan::build(&vec, true);
+            p
+        }
+        None => {
+            fresh = BucketPlan::build(&vec, false);
+            &fresh
+        }
+    };
+    let mut groups: Vec<(Labels, Arc<str>, Vec<Bucket>)> = plan
+        .groups
+        .iter()
+        .map(|(labels, name, n)| (labels.clone(), name.clone(), Vec::with_capacity(*n)))
+        .collect();
+    for (s, place) in vec.iter().zip(&plan.place) {
+        match *place {
+            Some((gi, upper)) => groups[gi as usize].2.push(Bucket { upper, count: s.f }),
+            None => ev.warn(format!(
+                "bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
+                s.labels.get_or_empty("le"),
+                s.labels.get_or_empty(METRIC_NAME)
+            )),
+        }
     }
     groups
 }
 
-pub(crate) fn histogram_quantile(ev: &Evaluator<'_>, args: &[&Expr]) -> Result<Val, PromqlError> {
+/// `histogram_quantile`; `plan`, when the node keeps one, is its plan for instant evaluations.
+pub(crate) fn histogram_quantile(
+    ev: &Evaluator<'_>,
+    args: &[&Expr],
+    plan: Option<&Mutex<NodePlan>>,
+) -> Result<Val, PromqlError> {
     let q = ev.eval_scalar(args[0])?;
     let v = ev.eval_vector_in(args[1])?;
+    let steps = ev.split_steps_in(v);
+    // A plan is for one step's series; a range query's steps each have their own.
+    let mut plan = plan
+        .filter(|_| steps.len() == 1)
+        .and_then(|p| p.try_lock().ok());
     let mut out = Vec::new();
-    for (i, vec) in ev.split_steps_in(v).into_iter().enumerate() {
+    for (i, vec) in steps.into_iter().enumerate() {
         if !(0.0..=1.0).contains(&q[i]) {
             ev.warn(format!(
                 "quantile value should be between 0 and 1, got {}",
@@ -222,10 +290,14 @@ pub(crate) fn histogram_quantile(ev: &Evaluator<'_>, args: &[&Expr]) -> Result<V
             ));
         }
         let mut step = Vec::new();
-        for (labels, name, buckets) in group_buckets(ev, vec) {
+        // The note names the metric: each name is noted once, not once per histogram.
+        let mut noted: Vec<Arc<str>> = Vec::new();
+        let plan = plan.as_deref_mut().map(|p| &mut p.buckets);
+        for (labels, name, buckets) in group_buckets(ev, vec, plan) {
             let (f, forced) = bucket_quantile(q[i], buckets);
-            if forced {
+            if forced && !noted.contains(&name) {
                 ev.info(format!("input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"));
+                noted.push(name);
             }
             step.push(VSample {
                 labels,
@@ -244,7 +316,7 @@ pub(crate) fn histogram_fraction(ev: &Evaluator<'_>, args: &[&Expr]) -> Result<V
     let v = ev.eval_vector(args[2])?;
     let mut out = Vec::new();
     for (i, vec) in ev.split_steps(v).into_iter().enumerate() {
-        let step = group_buckets(ev, vec)
+        let step = group_buckets(ev, vec, None)
             .into_iter()
             .map(|(labels, _, buckets)| VSample {
                 labels,

@@ -2,28 +2,77 @@
 //!
 //! A rule evaluates the same expression every interval over, mostly, the same series. Some of
 //! the work depends only on which series come in, not on their values: which group of an
-//! aggregation each series falls in, above all. [`keep_plans`] wraps each aggregation of an
-//! expression in a [`PlannedAggregate`] node that keeps that work (a [`GroupPlan`]) between
-//! evaluations; the engine uses it while the input is the same series, and works it out again
-//! when it is not. An expression without these nodes (an API query) evaluates as before.
+//! aggregation each series falls in, which histogram and bucket each `histogram_quantile` input
+//! is. [`keep_plans`] wraps those nodes of an expression in [`Planned`] nodes that keep that
+//! work (a [`NodePlan`]) between evaluations. The engine uses it while the input is the same
+//! series, and works it out again when it is not. An expression without these nodes (an API
+//! query) evaluates as before.
+//!
+//! The input's label sets are the store's own (or a shared or planned value's): the same
+//! allocations from one evaluation to the next. A plan holds the input's label sets, so that a
+//! pointer seen again is the same set, and compares them by pointer.
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
 use promql_parser::parser::ast::ExtensionExpr;
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{AggregateExpr, Expr, Extension, NumberLiteral};
+use promql_parser::parser::{AggregateExpr, Call, Expr, Extension, NumberLiteral};
+
+use super::eval::VSample;
+use crate::model::labels::Labels;
 
 pub(crate) use super::aggregate::GroupPlan;
+pub(crate) use super::histogram::BucketPlan;
 
-/// An aggregation and the grouping it worked out at its last instant evaluation.
-pub struct PlannedAggregate {
-    plan: Mutex<GroupPlan>,
+/// The label sets of a node's input when its plan was made.
+#[derive(Debug, Default)]
+pub(crate) struct Inputs(Vec<Labels>);
+
+impl Inputs {
+    /// `vec`'s label sets.
+    pub fn of(vec: &[VSample]) -> Inputs {
+        Inputs(vec.iter().map(|s| s.labels.clone()).collect())
+    }
+
+    /// Whether `vec` is the same label sets, in the same order.
+    pub fn fit(&self, vec: &[VSample]) -> bool {
+        self.0.len() == vec.len()
+            && self
+                .0
+                .iter()
+                .zip(vec)
+                .all(|(a, s)| Labels::ptr_eq(a, &s.labels))
+    }
+
+    #[cfg(test)]
+    pub fn labels(&self) -> &[Labels] {
+        &self.0
+    }
+}
+
+/// What one node keeps: the part its kind uses.
+#[derive(Debug, Default)]
+pub(crate) struct NodePlan {
+    pub groups: GroupPlan,
+    pub buckets: BucketPlan,
+}
+
+/// A node and what it worked out at its last instant evaluation.
+pub struct Planned {
+    plan: Mutex<NodePlan>,
     expr: [Expr; 1],
 }
 
-impl PlannedAggregate {
-    /// The aggregation.
+impl Planned {
+    fn new(expr: Expr) -> Planned {
+        Planned {
+            plan: Mutex::default(),
+            expr: [expr],
+        }
+    }
+
+    /// The aggregation it wraps, if that is what it wraps.
     pub(crate) fn aggregate(&self) -> Option<&AggregateExpr> {
         match &self.expr[0] {
             Expr::Aggregate(a) => Some(a),
@@ -31,7 +80,15 @@ impl PlannedAggregate {
         }
     }
 
-    pub(crate) fn plan(&self) -> &Mutex<GroupPlan> {
+    /// The function call it wraps, if that is what it wraps.
+    pub(crate) fn call(&self) -> Option<&Call> {
+        match &self.expr[0] {
+            Expr::Call(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn plan(&self) -> &Mutex<NodePlan> {
         &self.plan
     }
 
@@ -41,13 +98,13 @@ impl PlannedAggregate {
     }
 }
 
-impl std::fmt::Debug for PlannedAggregate {
+impl std::fmt::Debug for Planned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "planned {}", self.expr[0])
     }
 }
 
-impl ExtensionExpr for PlannedAggregate {
+impl ExtensionExpr for Planned {
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -66,35 +123,29 @@ impl ExtensionExpr for PlannedAggregate {
 
     fn with_new_children(&self, mut children: Vec<Expr>) -> Arc<dyn ExtensionExpr> {
         let expr = children.pop().unwrap_or_else(|| self.expr[0].clone());
-        Arc::new(PlannedAggregate {
-            plan: Mutex::default(),
-            expr: [expr],
-        })
+        Arc::new(Planned::new(expr))
     }
 }
 
-/// Wraps every aggregation in `e` (inside other marked nodes too) in a [`PlannedAggregate`].
+/// Whether a node keeps a plan: aggregations and `histogram_quantile`.
+fn keeps_plan(e: &Expr) -> bool {
+    match e {
+        Expr::Aggregate(_) => true,
+        Expr::Call(c) => c.func.name == "histogram_quantile",
+        _ => false,
+    }
+}
+
+/// Wraps every node of `e` that keeps a plan (inside other marked nodes too) in a [`Planned`].
 pub fn keep_plans(e: &mut Expr) {
     match e {
-        Expr::Aggregate(a) => {
-            keep_plans(&mut a.expr);
-            if let Some(p) = a.param.as_deref_mut() {
-                keep_plans(p);
-            }
-            let inner = std::mem::replace(e, Expr::NumberLiteral(NumberLiteral { val: 0.0 }));
-            *e = Expr::Extension(Extension {
-                expr: Arc::new(PlannedAggregate {
-                    plan: Mutex::default(),
-                    expr: [inner],
-                }),
-            });
-        }
         Expr::Extension(ext) => {
             let mut children = ext.expr.children().to_vec();
             for c in &mut children {
                 keep_plans(c);
             }
             ext.expr = ext.expr.with_new_children(children);
+            return;
         }
         Expr::Subquery(sq) => keep_plans(&mut sq.expr),
         Expr::Paren(p) => keep_plans(&mut p.expr),
@@ -102,6 +153,12 @@ pub fn keep_plans(e: &mut Expr) {
         Expr::Binary(b) => {
             keep_plans(&mut b.lhs);
             keep_plans(&mut b.rhs);
+        }
+        Expr::Aggregate(a) => {
+            keep_plans(&mut a.expr);
+            if let Some(p) = a.param.as_deref_mut() {
+                keep_plans(p);
+            }
         }
         Expr::Call(c) => {
             for a in c.args.args.iter_mut() {
@@ -112,6 +169,12 @@ pub fn keep_plans(e: &mut Expr) {
         | Expr::MatrixSelector(_)
         | Expr::NumberLiteral(_)
         | Expr::StringLiteral(_) => {}
+    }
+    if keeps_plan(e) {
+        let inner = std::mem::replace(e, Expr::NumberLiteral(NumberLiteral { val: 0.0 }));
+        *e = Expr::Extension(Extension {
+            expr: Arc::new(Planned::new(inner)),
+        });
     }
 }
 
@@ -139,13 +202,13 @@ mod tests {
     }
 
     /// The plan of the outermost node of `e`, a planned aggregation.
-    fn plan_of(e: &Expr) -> &Mutex<GroupPlan> {
+    fn plan_of(e: &Expr) -> &Mutex<NodePlan> {
         let Expr::Extension(ext) = e else {
             panic!("not planned: {e}")
         };
         ext.expr
             .as_any()
-            .downcast_ref::<PlannedAggregate>()
+            .downcast_ref::<Planned>()
             .expect("a planned aggregation")
             .plan()
     }
@@ -156,7 +219,7 @@ mod tests {
         let mut found = Vec::new();
         fn walk(e: &Expr, found: &mut Vec<String>) {
             if let Expr::Extension(ext) = e {
-                if let Some(p) = ext.expr.as_any().downcast_ref::<PlannedAggregate>() {
+                if let Some(p) = ext.expr.as_any().downcast_ref::<Planned>() {
                     found.push(p.aggregate().expect("an aggregation").op.to_string());
                 }
                 for c in ext.expr.children() {
@@ -179,34 +242,30 @@ mod tests {
         assert_eq!(found, ["max", "sum", "topk"]);
     }
 
-    /// Rounds of appends where series come, go and change order between evaluations: a
-    /// planned aggregation answers as the same expression without a plan, and keeps its plan
-    /// while its input is the same series.
-    #[test]
-    fn planned_aggregations_answer_as_unplanned_ones_while_series_change() {
-        let exprs = [
-            "sum by (a) (m)",
-            "avg without (b) (m)",
-            "count(m)",
-            "max by (a, b) (m)",
-            "min by (__name__, a) ({__name__=~\"m|n\"})",
-            "stddev by (b) (m)",
-            "quantile by (a) (0.3, m)",
-            "group by (c) (m)",
-            "sum by (a) (abs(m))",
-            "sum(sum by (a, b) (m))",
-        ];
+    /// What a query answered: its samples, sorted, and its warnings and infos.
+    type Answer = (Vec<(Labels, u64)>, Vec<String>, Vec<String>);
+
+    fn answer(engine: &Engine, store: &Store, e: &Expr, at: i64) -> Answer {
+        let r = engine.instant(store, e, at).unwrap();
+        (sorted(r.value), r.warnings, r.infos)
+    }
+
+    /// Rounds of appends where series come, go and change order between evaluations: each
+    /// planned expression answers as the same expression without plans (warnings and infos
+    /// included), and its outermost node keeps its plan (`inputs`) while its input is the same
+    /// series. `series(i)` is the `i`th series of a pool of 40; values are in quarters from -2
+    /// to 2.
+    fn planned_answer_as_unplanned(
+        exprs: &[&str],
+        series: impl Fn(usize) -> Labels,
+        inputs: impl Fn(&NodePlan) -> Vec<Labels>,
+    ) {
         let mut rng = fastrand::Rng::with_seed(7);
         let store = Store::new(StoreOptions::default());
         let engine = Engine::default();
         let plans: Vec<Expr> = exprs.iter().map(|e| planned(e)).collect();
         let plain: Vec<Expr> = exprs.iter().map(|e| parse(e).unwrap()).collect();
         let mut reused = 0;
-        let series = |i: usize| {
-            let name = if i.is_multiple_of(5) { "n" } else { "m" };
-            let (a, b, id) = (format!("a{}", i % 3), format!("b{}", i % 4), i.to_string());
-            Labels::from_pairs([("__name__", name), ("a", &a), ("b", &b), ("id", &id)])
-        };
         // The series written each round: most rounds the same ones; some rounds one series
         // gives way to another (as many as before), some add series, some end series (a stale
         // marker ends a series at once).
@@ -219,8 +278,6 @@ mod tests {
                     let k = rng.usize(..live.len());
                     ended.push(live[k]);
                     live[k] = 20 + rng.usize(..20);
-                    live.sort_unstable();
-                    live.dedup();
                 }
                 4 if live.len() < 30 => live.extend((0..3).map(|_| 20 + rng.usize(..20))),
                 5 if live.len() > 10 => ended.extend(live.drain(..2)),
@@ -241,11 +298,11 @@ mod tests {
             }
             let at = t + 1_000;
             for ((p, e), source) in plans.iter().zip(&plain).zip(exprs) {
-                let before = plan_of(p).lock().unwrap().inputs.clone();
-                let got = sorted(engine.instant(&store, p, at).unwrap().value);
-                let want = sorted(engine.instant(&store, e, at).unwrap().value);
+                let before = inputs(&plan_of(p).lock().unwrap());
+                let got = answer(&engine, &store, p, at);
+                let want = answer(&engine, &store, e, at);
                 assert_eq!(got, want, "{source} at round {round}");
-                let after = plan_of(p).lock().unwrap().inputs.clone();
+                let after = inputs(&plan_of(p).lock().unwrap());
                 if !before.is_empty()
                     && before.len() == after.len()
                     && before.iter().zip(&after).all(|(x, y)| Labels::ptr_eq(x, y))
@@ -256,6 +313,45 @@ mod tests {
         }
         // Rounds with the same series as the round before reuse every plan.
         assert!(reused > exprs.len() * 25, "plans reused {reused} times");
+    }
+
+    #[test]
+    fn planned_aggregations_answer_as_unplanned_ones_while_series_change() {
+        let exprs = [
+            "sum by (a) (m)",
+            "avg without (b) (m)",
+            "count(m)",
+            "max by (a, b) (m)",
+            "min by (__name__, a) ({__name__=~\"m|n\"})",
+            "stddev by (b) (m)",
+            "quantile by (a) (0.3, m)",
+            "group by (c) (m)",
+            "sum by (a) (abs(m))",
+            "sum(sum by (a, b) (m))",
+        ];
+        let series = |i: usize| {
+            let name = if i.is_multiple_of(5) { "n" } else { "m" };
+            let (a, b, id) = (format!("a{}", i % 3), format!("b{}", i % 4), i.to_string());
+            Labels::from_pairs([("__name__", name), ("a", &a), ("b", &b), ("id", &id)])
+        };
+        planned_answer_as_unplanned(&exprs, series, |p| p.groups.inputs.labels().to_vec());
+    }
+
+    #[test]
+    fn planned_histogram_quantiles_answer_as_unplanned_ones_while_series_change() {
+        let exprs = [
+            "histogram_quantile(0.5, h_bucket)",
+            "histogram_quantile(0.9, sum by (le, a) (h_bucket))",
+            "histogram_quantile(0.99, sum without (id) (h_bucket))",
+        ];
+        // Six buckets a histogram, one with a malformed bound (a warning) and one given twice
+        // (`2` and `2.0`); values at random, so that some need fixing for monotonicity (an info).
+        let series = |i: usize| {
+            let le = ["0.1", "0.5", "2", "+Inf", "x", "2.0"][i % 6];
+            let (a, id) = (format!("a{}", (i / 6) % 3), (i / 6).to_string());
+            Labels::from_pairs([("__name__", "h_bucket"), ("a", &a), ("id", &id), ("le", le)])
+        };
+        planned_answer_as_unplanned(&exprs, series, |p| p.buckets.inputs.labels().to_vec());
     }
 
     #[test]
@@ -282,6 +378,14 @@ mod tests {
             )
             .unwrap();
         assert_eq!(format!("{:?}", got.value), format!("{:?}", want.value));
-        assert!(plan_of(&p).lock().unwrap().inputs.is_empty());
+        assert!(
+            plan_of(&p)
+                .lock()
+                .unwrap()
+                .groups
+                .inputs
+                .labels()
+                .is_empty()
+        );
     }
 }

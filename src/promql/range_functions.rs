@@ -279,26 +279,34 @@ pub(crate) fn eval_range_function(
     if let Some(ms) = direct {
         // Straight from the store, without copying the samples out first.
         let (refs, range) = ev.matrix_refs(ms);
-        ev.visit_range(ms, &mut |labels, samples, facts| {
-            let points = series_points(
-                ev,
-                func,
-                param,
-                counter_check,
-                labels,
-                samples,
-                facts,
-                &refs,
-                range,
-            );
-            if !points.is_empty() {
-                out.push(StepSeries {
-                    labels: labels.clone(),
-                    points,
-                    drop_name: !keep_name,
-                });
-            }
-        })?;
+        let expected = std::cell::Cell::new(0);
+        ev.visit_range(
+            ms,
+            &mut |n| expected.set(n),
+            &mut |labels, samples, facts| {
+                let points = series_points(
+                    ev,
+                    func,
+                    param,
+                    counter_check,
+                    labels,
+                    samples,
+                    facts,
+                    &refs,
+                    range,
+                );
+                if !points.is_empty() {
+                    if out.is_empty() {
+                        out.reserve(expected.get());
+                    }
+                    out.push(StepSeries {
+                        labels: labels.clone(),
+                        points,
+                        drop_name: !keep_name,
+                    });
+                }
+            },
+        )?;
         return Ok(Val::Vector(out));
     }
     let rv = ev.eval_range(args[ri])?;
