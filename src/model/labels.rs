@@ -196,12 +196,29 @@ impl NameFilter for NameSet {
 pub const METRIC_NAME: &str = "__name__";
 
 /// One label: a name and a non-empty value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct Label {
     /// The label's name.
     pub name: Arc<str>,
     /// The label's value (never empty inside a [`Labels`]).
     pub value: Arc<str>,
+}
+
+impl PartialEq for Label {
+    /// Equal names and values; strings that are one allocation are equal without reading them
+    /// (the standard library compares an `Arc<str>`'s bytes even then).
+    fn eq(&self, other: &Label) -> bool {
+        let same = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || **a == **b;
+        same(&self.name, &other.name) && same(&self.value, &other.value)
+    }
+}
+
+impl std::hash::Hash for Label {
+    /// The name's and the value's bytes, as equality compares them.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.value.hash(state);
+    }
 }
 
 /// A sorted, immutable label set. Cloning is one reference-count increment; the set's hash is

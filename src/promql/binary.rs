@@ -8,6 +8,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality, t
 use super::PromqlError;
 use super::eval::{Evaluator, StepSeries, VSample, Val, err};
 use crate::model::labels::{FxBuildHasher, Labels, NameSet};
+use crate::store::Sample;
 
 /// A binary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,28 +191,40 @@ fn vector_scalar(
     scalar_left: bool,
     return_bool: bool,
 ) -> Vec<StepSeries> {
-    for series in &mut v {
-        series.points.retain_mut(|p| {
-            let sv = s[ev.step_of(p.t)];
-            let (l, r) = if scalar_left { (sv, p.f) } else { (p.f, sv) };
-            let (mut value, keep) = apply(op, l, r);
-            if op.is_comparison() && scalar_left {
-                value = r;
+    // Whether a point stays, with its new value.
+    let keep_point = |p: &mut Sample| {
+        let sv = s[ev.step_of(p.t)];
+        let (l, r) = if scalar_left { (sv, p.f) } else { (p.f, sv) };
+        let (mut value, keep) = apply(op, l, r);
+        if op.is_comparison() && scalar_left {
+            value = r;
+        }
+        if return_bool {
+            p.f = if keep { 1.0 } else { 0.0 };
+            return true;
+        }
+        if keep {
+            p.f = value;
+        }
+        keep
+    };
+    v.retain_mut(|series| {
+        if let [p] = &mut series.points[..] {
+            // An instant query's one point: no pass over the points to filter them.
+            if !keep_point(p) {
+                return false;
             }
-            if return_bool {
-                p.f = if keep { 1.0 } else { 0.0 };
-                return true;
+        } else {
+            series.points.retain_mut(|p| keep_point(p));
+            if series.points.is_empty() {
+                return false;
             }
-            if keep {
-                p.f = value;
-            }
-            keep
-        });
+        }
         if return_bool || !op.is_comparison() {
             series.drop_name = true;
         }
-    }
-    v.retain(|s| !s.points.is_empty());
+        true
+    });
     v
 }
 

@@ -371,15 +371,23 @@ impl<'a> Evaluator<'a> {
             &mut expect,
             &mut |labels, samples, _| {
                 let mut points = Points::new();
-                for (i, &r) in refs.iter().enumerate() {
-                    let idx = samples.partition_point(|s| s.t <= r);
-                    if idx == 0 {
-                        continue;
-                    }
-                    let s = samples[idx - 1];
+                if let ([r], Some(&s)) = (&refs[..], samples.last()) {
+                    // One step: the selection ends at its time, so its newest sample is the one.
                     if s.t > r - lookback && !is_stale_nan(s.f) {
                         let f = if timestamps { s.t as f64 / 1000.0 } else { s.f };
-                        points.push(Sample { t: self.ts(i), f });
+                        points.push(Sample { t: self.ts(0), f });
+                    }
+                } else {
+                    for (i, &r) in refs.iter().enumerate() {
+                        let idx = samples.partition_point(|s| s.t <= r);
+                        if idx == 0 {
+                            continue;
+                        }
+                        let s = samples[idx - 1];
+                        if s.t > r - lookback && !is_stale_nan(s.f) {
+                            let f = if timestamps { s.t as f64 / 1000.0 } else { s.f };
+                            points.push(Sample { t: self.ts(i), f });
+                        }
                     }
                 }
                 if !points.is_empty() {

@@ -1,13 +1,14 @@
 //! Rules ready to evaluate: a validated [`RuleFile`](super::file::RuleFile) with each expression
 //! parsed and each alert template parsed once.
 
-use std::time::Duration;
-
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::promql::{Expr, keep_plans, reads_none_of, share_common};
 use crate::template::prometheus::RuleTemplate;
 
+use super::alerting::Fixed;
 use super::file::{LoadedRules, Rule};
 
 /// A group ready to evaluate.
@@ -86,6 +87,8 @@ pub struct AlertingRule {
     pub labels: Vec<(String, RuleTemplate)>,
     /// Annotation templates, by name.
     pub annotations: Vec<(String, RuleTemplate)>,
+    /// What the templates give every alert alike, built once.
+    pub(crate) fixed: Arc<Fixed>,
 }
 
 /// Turns a validated rule file into groups ready to evaluate; `default_interval` applies to
@@ -157,14 +160,17 @@ fn compile_rule(
     labels.extend(rule.labels.clone());
     if rule.is_alert() {
         let alert = rule.name().to_owned();
-        let templates = |map: &std::collections::BTreeMap<String, String>| {
+        let templates = |map: &std::collections::BTreeMap<String, String>| -> Vec<_> {
             map.iter()
                 .map(|(k, v)| (k.clone(), RuleTemplate::new(&alert, v)))
                 .collect()
         };
+        let labels = templates(&labels);
+        let annotations = templates(&rule.annotations);
         Some(CompiledRule::Alerting(AlertingRule {
-            labels: templates(&labels),
-            annotations: templates(&rule.annotations),
+            fixed: Arc::new(Fixed::new(&alert, &labels, &annotations)),
+            labels,
+            annotations,
             hold: rule
                 .for_duration
                 .map_or(Duration::ZERO, |d| d.as_duration()),
