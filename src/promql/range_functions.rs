@@ -89,10 +89,43 @@ fn instant_value(w: &[Sample], is_rate: bool) -> Option<f64> {
     Some(v)
 }
 
-/// Least-squares fit with x in seconds relative to `intercept_t`: (slope, intercept).
-fn linear_regression(w: &[Sample], intercept_t: i64) -> (f64, f64) {
-    let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
+/// The sums over a window's x values (seconds relative to the intercept's time) that a
+/// regression needs, Kahan-compensated: `(sum_x, c_x, sum_x2, c_x2)`. They depend only on the
+/// window's times, and series scraped together have the same times: the sums of the last
+/// window are kept and reused while the times are the same.
+#[derive(Default)]
+struct XSums {
+    times: Vec<i64>,
+    intercept_t: i64,
+    sums: (f64, f64, f64, f64),
+}
+
+impl XSums {
+    fn of(&mut self, w: &[Sample], intercept_t: i64) -> (f64, f64, f64, f64) {
+        let same = self.intercept_t == intercept_t
+            && self.times.len() == w.len()
+            && self.times.iter().zip(w).all(|(&t, s)| t == s.t);
+        if !same {
+            let (mut sum_x, mut c_x, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
+            for s in w {
+                let x = (s.t - intercept_t) as f64 / 1e3;
+                (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
+                (sum_x2, c_x2) = kahan_sum_inc(x * x, sum_x2, c_x2);
+            }
+            self.times.clear();
+            self.times.extend(w.iter().map(|s| s.t));
+            self.intercept_t = intercept_t;
+            self.sums = (sum_x, c_x, sum_x2, c_x2);
+        }
+        self.sums
+    }
+}
+
+/// Least-squares fit with x in seconds relative to `intercept_t`: (slope, intercept). Each sum
+/// takes its terms in the window's order, as Prometheus's loop does.
+fn linear_regression(w: &[Sample], intercept_t: i64, xs: &mut XSums) -> (f64, f64) {
+    let (mut n, mut sum_y, mut c_y) = (0.0, 0.0, 0.0);
+    let (mut sum_xy, mut c_xy) = (0.0, 0.0);
     let init_y = w[0].f;
     let mut const_y = true;
     for (i, s) in w.iter().enumerate() {
@@ -101,10 +134,8 @@ fn linear_regression(w: &[Sample], intercept_t: i64) -> (f64, f64) {
         }
         n += 1.0;
         let x = (s.t - intercept_t) as f64 / 1e3;
-        (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_sum_inc(s.f, sum_y, c_y);
         (sum_xy, c_xy) = kahan_sum_inc(x * s.f, sum_xy, c_xy);
-        (sum_x2, c_x2) = kahan_sum_inc(x * x, sum_x2, c_x2);
     }
     if const_y {
         if init_y.is_infinite() {
@@ -112,6 +143,7 @@ fn linear_regression(w: &[Sample], intercept_t: i64) -> (f64, f64) {
         }
         return (0.0, init_y);
     }
+    let (mut sum_x, c_x, mut sum_x2, c_x2) = xs.of(w, intercept_t);
     sum_x += c_x;
     sum_y += c_y;
     sum_xy += c_xy;
@@ -276,6 +308,7 @@ pub(crate) fn eval_range_function(
         return err(format!("function {name}() is not supported"));
     };
     let mut out = Vec::new();
+    let mut xs = XSums::default();
     if let Some(ms) = direct {
         // Straight from the store, without copying the samples out first.
         let (refs, range) = ev.matrix_refs(ms);
@@ -294,6 +327,7 @@ pub(crate) fn eval_range_function(
                     facts,
                     &refs,
                     range,
+                    &mut xs,
                 );
                 if !points.is_empty() {
                     if out.is_empty() {
@@ -322,6 +356,7 @@ pub(crate) fn eval_range_function(
             SeriesFacts::UNKNOWN,
             &rv.refs,
             rv.range,
+            &mut xs,
         );
         if !points.is_empty() {
             out.push(StepSeries {
@@ -347,6 +382,7 @@ fn series_points(
     facts: SeriesFacts,
     refs: &[i64],
     range: i64,
+    xs: &mut XSums,
 ) -> Points {
     let n = refs.len();
     let non_counter = if counter_check {
@@ -372,9 +408,9 @@ fn series_points(
             RangeFn::Delta => extrapolated_rate(w, facts, start, end, range, false, false),
             RangeFn::Irate => instant_value(w, true),
             RangeFn::Idelta => instant_value(w, false),
-            RangeFn::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t).0),
+            RangeFn::Deriv => (w.len() >= 2).then(|| linear_regression(w, w[0].t, xs).0),
             RangeFn::PredictLinear => (w.len() >= 2).then(|| {
-                let (slope, intercept) = linear_regression(w, ev.ts(i));
+                let (slope, intercept) = linear_regression(w, ev.ts(i), xs);
                 let d = param.map(|p| p[i]).unwrap_or(0.0);
                 slope * d + intercept
             }),
