@@ -97,6 +97,15 @@ pub(crate) fn window(points: &[Sample], lo: i64, hi: i64) -> &[Sample] {
     if a < b { &points[a..b] } else { &[] }
 }
 
+/// Appends `s` to `out`, which first makes room for the `expected` series a selection
+/// announced (see [`crate::store::Queryable::select_sized`]).
+pub(crate) fn push_expected(out: &mut Vec<StepSeries>, expected: &Cell<usize>, s: StepSeries) {
+    if out.is_empty() {
+        out.reserve(expected.get());
+    }
+    out.push(s);
+}
+
 /// An intermediate value.
 #[derive(Debug, Clone)]
 pub(crate) enum Val {
@@ -391,14 +400,12 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 if !points.is_empty() {
-                    if out.is_empty() {
-                        out.reserve(expected.get());
-                    }
-                    out.push(StepSeries {
+                    let s = StepSeries {
                         labels: labels.clone(),
                         points,
                         drop_name: false,
-                    });
+                    };
+                    push_expected(&mut out, &expected, s);
                 }
             },
         )?;
@@ -411,14 +418,12 @@ impl<'a> Evaluator<'a> {
         let expected = Cell::new(0);
         let (refs, range) =
             self.visit_range(ms, &mut |n| expected.set(n), &mut |labels, points, _| {
-                if series.is_empty() {
-                    series.reserve(expected.get());
-                }
-                series.push(StepSeries {
+                let s = StepSeries {
                     labels: labels.clone(),
                     points: Points::from_slice(points),
                     drop_name: false,
-                });
+                };
+                push_expected(&mut series, &expected, s);
             })?;
         Ok(RangeVal {
             series,

@@ -6,7 +6,7 @@ use promql_parser::parser::Expr;
 
 use super::PromqlError;
 use super::aggregate::kahan_sum_inc;
-use super::eval::{Evaluator, Points, StepSeries, Val, err, window};
+use super::eval::{Evaluator, Points, StepSeries, Val, err, push_expected, window};
 use super::functions::{absent_series, format_go_float, quantile};
 use crate::model::labels::Labels;
 use crate::store::{Sample, SeriesFacts};
@@ -330,14 +330,12 @@ pub(crate) fn eval_range_function(
                     &mut xs,
                 );
                 if !points.is_empty() {
-                    if out.is_empty() {
-                        out.reserve(expected.get());
-                    }
-                    out.push(StepSeries {
+                    let s = StepSeries {
                         labels: labels.clone(),
                         points,
                         drop_name: !keep_name,
-                    });
+                    };
+                    push_expected(&mut out, &expected, s);
                 }
             },
         )?;
